@@ -1,0 +1,24 @@
+"""``skrcd`` command line: ``skrcd demo`` (the bundled UCI-HAR demo)."""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {"demo": "skrcd.demo"}
+
+
+def main(argv=None):
+    """Dispatch ``skrcd <command> [options]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print("usage: skrcd {%s} [options]" % ",".join(COMMANDS))
+        print("  demo       RCD-KD on the bundled UCI-HAR scenario 2 -> 11")
+        return 0 if (not argv or argv[0] in ("-h", "--help")) else 2
+    import importlib
+
+    importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

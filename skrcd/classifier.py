@@ -1,0 +1,552 @@
+"""The scikit-learn estimator: :class:`RCDKDClassifier`."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted, check_random_state
+from skorch.history import History
+
+from .callbacks import EpochProgressBar
+from .data import check_same_channels, to_panel
+from .domains import split_domains
+from .networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size
+from .selection import make_selection
+from .training import DANNStage, DistillationStage, DomainTensors, TeacherOutputs, run_stage
+
+__all__ = ["RCDKDClassifier"]
+
+
+def resolve_device(device):
+    """``"auto"`` -> CUDA when available, else CPU; anything else -> ``torch.device``.
+
+    Parameters
+    ----------
+    device : str or torch.device
+
+    Returns
+    -------
+    torch.device
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} was asked for but CUDA is not available")
+    return device
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """Set torch's intra-op thread count for a block, then restore it (``None``: leave it)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class RCDKDClassifier(ClassifierMixin, BaseEstimator):
+    """Reinforced Cross-Domain Knowledge Distillation (RCD-KD) for time series.
+
+    ``fit`` trains a wide teacher with DANN on the labelled source and the
+    unlabelled target, then distils it into a compact student on the target: a
+    temperature-scaled KD loss on the samples a reinforced selector (dueling double
+    DQN with noisy layers) picks, plus adversarial domain confusion against the
+    teacher's discriminator. ``predict`` uses the student.
+
+    Defaults are the paper's UCI-HAR settings (Xu et al., NeurIPS 2024).
+
+    Parameters
+    ----------
+    teacher : {"cnn", "tcn"} or torch.nn.Module, default="cnn"
+        Teacher network. A module must return ``(logits, features)``; pass
+        ``teacher_epochs=0`` to use it as already trained.
+    discriminator : torch.nn.Module or None, default=None
+        Domain discriminator on teacher features (2 outputs); a new
+        ``Linear(d, 64)-ReLU-Linear(64, 64)-ReLU-Linear(64, 2)`` when None.
+    teacher_channels : tuple of int or None, default=None
+        Widths of the teacher's blocks; None means (64, 128, 128) for the CNN
+        teacher and (75, 150) for the TCN.
+    student_channels : tuple of int, default=(16, 32, 32)
+        Widths of the student's blocks.
+    kernel_size : int, default=5
+        Kernel of the first convolution of the CNNs.
+    stride : int, default=1
+        Stride of the first convolution of the CNNs.
+    dropout : float, default=0.5
+        Dropout after each CNN block (the teacher's also drives MC-dropout).
+    standardize : bool, default=True
+        Standardise each channel with the mean and standard deviation of the
+        source and target training data together (stored, reused in ``predict``).
+    teacher_epochs : int, default=80
+        Epochs of DANN teacher training (0 skips it).
+    student_epochs : int, default=80
+        Epochs of student distillation.
+    batch_size : int, default=32
+        Mini-batch size of each domain.
+    teacher_lr, student_lr : float, default=1e-2
+        Adam learning rates of the teacher stage (teacher and discriminator) and
+        the student stage (student, adapter and discriminator).
+    betas : tuple of float, default=(0.5, 0.99)
+        Adam betas of both stages.
+    weight_decay : float, default=1e-4
+        Adam weight decay of both stages.
+    teacher_domain_weight : float, default=1.0
+        Weight of the DANN domain loss in the teacher stage.
+    kd_weight : float, default=10.0
+        Weight of the distillation loss.
+    dc_weight : float, default=1.0
+        Weight of the adversarial domain-confusion loss of the student stage.
+    dc_mode : {"grl", "flip"}, default="grl"
+        How the student and adapter fool the discriminator: a gradient-reversal
+        layer (minimax on one loss) or flipped domain labels (a separate,
+        non-saturating loss); the discriminator keeps learning in both.
+    temperature : float, default=2.0
+        Distillation temperature.
+    n_episodes : int, default=5
+        Selector episodes (student steps) per mini-batch pair.
+    mc_passes : int, default=10
+        MC-dropout passes of the teacher for its uncertainty.
+    teacher_refresh : {"fit", "epoch", "batch", "episode"}, default="fit"
+        How often the frozen teacher's outputs and MC statistics are computed:
+        once per fit (looked up by sample index), each epoch, each mini-batch, or
+        each episode (as the research code does).
+    selection : {"rl", "all", "random"} or SelectionStrategy, default="rl"
+        Sample selection: the reinforced selector, every sample (KD ablation), or a
+        random half.
+    alpha1 : float, default=0.2
+        Weight of the uncertainty-consistency reward.
+    alpha2 : float, default=1.8
+        Weight of the transferability reward.
+    selector_hidden : int, default=1024
+        Width of the selector's Q-network.
+    selector_sigma0 : float, default=0.4
+        Initial noise scale of its noisy layers.
+    selector_gamma : float, default=0.9
+        Discount factor.
+    selector_lr : float, default=1e-4
+        Adam learning rate of the selector.
+    selector_batch_size : int, default=32
+        Replay batch size of one DQN update.
+    memory_capacity : int, default=100_000
+        Replay memory capacity.
+    learning_starts : int, default=100
+        DQN updates start once the memory holds more transitions than this.
+    selector_tau : float, default=0.001
+        Soft-update rate of the selector's target network.
+    mask_label : int or str, default=-1
+        Label marking unlabelled target rows in ``y`` (stacked form).
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+    n_threads : int or None, default=1
+        torch intra-op threads during ``fit``/``predict`` (restored afterwards);
+        ``None`` leaves torch's setting. One thread is fastest for these small
+        networks on small CPUs (see the README's measurement).
+    predict_batch_size : int, default=4096
+        Windows per forward pass in ``predict``/``predict_proba``.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks; each gets ``on_train_begin``/``on_epoch_end``/
+        ``on_train_end`` per stage with the estimator as ``net``.
+    random_state : int, RandomState or None, default=None
+        Seed of weights, shuffles, dropout and selector noise.
+    verbose : int, default=0
+        ``> 0`` shows a progress bar over each stage's epochs.
+
+    Attributes
+    ----------
+    teacher_ : torch.nn.Module
+        The trained teacher.
+    student_ : torch.nn.Module
+        The distilled student (used by ``predict``).
+    adapter_ : torch.nn.Linear
+        Student-to-teacher feature adapter.
+    discriminator_ : torch.nn.Module
+        The domain discriminator.
+    selector_ : skrcd.selector.DQNSelector or None
+        The trained selector (``None`` unless ``selection="rl"``).
+    classes_ : numpy.ndarray
+        Class labels.
+    n_features_in_ : int
+        Number of channels.
+    n_timepoints_ : int
+        Series length seen in ``fit``.
+    history_ : skorch.history.History
+        One row per epoch of each stage (``stage``, ``epoch``, losses, ``selected``,
+        ``reward``, ``dqn_loss``, ``dur``).
+    fit_time_ : dict
+        Seconds spent in each stage (``teacher``, ``student``) and in total.
+    target_mode_ : str
+        How the target was given: ``"X_tgt"``, ``"sample_domain"``, ``"masked"``,
+        ``"source_only"``.
+
+    References
+    ----------
+    Xu, Q., Wu, M., Li, X., Mao, K., Chen, Z. "Reinforced Cross-Domain Knowledge
+    Distillation on Time Series Data", NeurIPS 2024.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X_src = rng.normal(size=(40, 3, 32)).astype("float32")
+    >>> y_src = np.arange(40) % 2
+    >>> X_src[y_src == 1, 0] += 2.0
+    >>> X_tgt = X_src + 0.5
+    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, selector_hidden=16, random_state=0)
+    >>> clf.fit(X_src, y_src, X_tgt).predict(X_tgt).shape
+    (40,)
+    """
+
+    def __init__(
+        self,
+        teacher="cnn",
+        discriminator=None,
+        teacher_channels=None,
+        student_channels=(16, 32, 32),
+        kernel_size=5,
+        stride=1,
+        dropout=0.5,
+        standardize=True,
+        teacher_epochs=80,
+        student_epochs=80,
+        batch_size=32,
+        teacher_lr=1e-2,
+        student_lr=1e-2,
+        betas=(0.5, 0.99),
+        weight_decay=1e-4,
+        teacher_domain_weight=1.0,
+        kd_weight=10.0,
+        dc_weight=1.0,
+        dc_mode="grl",
+        temperature=2.0,
+        n_episodes=5,
+        mc_passes=10,
+        teacher_refresh="fit",
+        selection="rl",
+        alpha1=0.2,
+        alpha2=1.8,
+        selector_hidden=1024,
+        selector_sigma0=0.4,
+        selector_gamma=0.9,
+        selector_lr=1e-4,
+        selector_batch_size=32,
+        memory_capacity=100_000,
+        learning_starts=100,
+        selector_tau=0.001,
+        mask_label=-1,
+        device="auto",
+        n_threads=1,
+        predict_batch_size=4096,
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.teacher = teacher
+        self.discriminator = discriminator
+        self.teacher_channels = teacher_channels
+        self.student_channels = student_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.dropout = dropout
+        self.standardize = standardize
+        self.teacher_epochs = teacher_epochs
+        self.student_epochs = student_epochs
+        self.batch_size = batch_size
+        self.teacher_lr = teacher_lr
+        self.student_lr = student_lr
+        self.betas = betas
+        self.weight_decay = weight_decay
+        self.teacher_domain_weight = teacher_domain_weight
+        self.kd_weight = kd_weight
+        self.dc_weight = dc_weight
+        self.dc_mode = dc_mode
+        self.temperature = temperature
+        self.n_episodes = n_episodes
+        self.mc_passes = mc_passes
+        self.teacher_refresh = teacher_refresh
+        self.selection = selection
+        self.alpha1 = alpha1
+        self.alpha2 = alpha2
+        self.selector_hidden = selector_hidden
+        self.selector_sigma0 = selector_sigma0
+        self.selector_gamma = selector_gamma
+        self.selector_lr = selector_lr
+        self.selector_batch_size = selector_batch_size
+        self.memory_capacity = memory_capacity
+        self.learning_starts = learning_starts
+        self.selector_tau = selector_tau
+        self.mask_label = mask_label
+        self.device = device
+        self.n_threads = n_threads
+        self.predict_batch_size = predict_batch_size
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ hooks
+    def _check_params(self):
+        for name in ("teacher_epochs", "student_epochs"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, np.integer)) and v >= 0):
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        for name in ("batch_size", "n_episodes", "mc_passes", "selector_hidden", "selector_batch_size",
+                     "memory_capacity", "predict_batch_size"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, np.integer)) and v >= 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("teacher_lr", "student_lr", "temperature"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        for name in ("kd_weight", "dc_weight", "teacher_domain_weight", "alpha1", "alpha2", "weight_decay"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not (isinstance(self.teacher, torch.nn.Module) or self.teacher in ("cnn", "tcn")):
+            raise ValueError(f"teacher must be 'cnn', 'tcn' or a torch.nn.Module, got {self.teacher!r}")
+        if self.teacher_epochs == 0 and not isinstance(self.teacher, torch.nn.Module):
+            raise ValueError("teacher_epochs=0 skips teacher training: pass a trained teacher module")
+        if self.n_threads is not None and not (isinstance(self.n_threads, (int, np.integer)) and self.n_threads >= 1):
+            raise ValueError(f"n_threads must be None or an integer >= 1, got {self.n_threads!r}")
+
+    def initialize_teacher(self, n_channels, n_classes):
+        """Build (or copy) the teacher network."""
+        if isinstance(self.teacher, torch.nn.Module):
+            return copy.deepcopy(self.teacher)
+        if self.teacher == "tcn":
+            return TCN(n_channels, n_classes, channels=self.teacher_channels or (75, 150), dropout=self.dropout)
+        return CNN1D(n_channels, n_classes, self.teacher_channels or (64, 128, 128), self.kernel_size,
+                     self.stride, self.dropout)
+
+    def initialize_student(self, n_channels, n_classes):
+        """Build the student network."""
+        return CNN1D(n_channels, n_classes, self.student_channels, self.kernel_size, self.stride, self.dropout)
+
+    def initialize_discriminator(self, teacher_features):
+        """Build (or copy) the domain discriminator."""
+        if self.discriminator is not None:
+            return copy.deepcopy(self.discriminator)
+        return DomainDiscriminator(teacher_features)
+
+    def initialize_selection(self):
+        """Build the sample-selection strategy of the student stage."""
+        if self.selection == "rl":
+            return make_selection(
+                "rl", alpha1=self.alpha1, alpha2=self.alpha2, hidden=self.selector_hidden,
+                sigma0=self.selector_sigma0, gamma=self.selector_gamma, lr=self.selector_lr,
+                batch_size=self.selector_batch_size, memory_capacity=self.memory_capacity,
+                learning_starts=self.learning_starts, target_tau=self.selector_tau,
+            )
+        return copy.deepcopy(make_selection(self.selection))
+
+    # -------------------------------------------------------------------- fit
+    @property
+    def history(self):
+        """Alias of ``history_`` for skorch callbacks."""
+        return self.history_
+
+    def fit(self, X, y, X_tgt=None, sample_domain=None):
+        """Train the teacher (DANN), then distil it into the student on the target.
+
+        Parameters
+        ----------
+        X : panel of shape (n_samples, channels, length)
+            Labelled source, or source and target rows stacked (see ``sample_domain``
+            and ``mask_label``). numpy 2D/3D, torch tensor or sktime Panel.
+        y : array-like of shape (n_samples,)
+            Source labels (any type); target rows of a stacked ``X`` carry
+            ``mask_label``.
+        X_tgt : panel, optional
+            Unlabelled target panel.
+        sample_domain : array-like of int, optional
+            Per row of ``X``: >= 0 source, < 0 target (skada's convention).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        split = split_domains(X, y, X_tgt, sample_domain, self.mask_label)
+        self.target_mode_ = split.mode
+        self.classes_, y_idx = np.unique(split.y_src, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"the source must hold at least 2 classes, got {len(self.classes_)}: {self.classes_!r}")
+        self.n_features_in_ = split.X_src.shape[1]
+        self.n_timepoints_ = split.X_src.shape[2]
+        if self.standardize:
+            both = np.concatenate([split.X_src, split.X_tgt])
+            self.channel_mean_ = both.mean(axis=(0, 2)).astype(np.float32)
+            self.channel_std_ = np.maximum(both.std(axis=(0, 2)), 1e-6).astype(np.float32)
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        device = resolve_device(self.device)
+        self.device_ = device
+        with torch_threads(self.n_threads), torch.random.fork_rng(
+            devices=[device] if device.type == "cuda" else []
+        ):
+            torch.manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
+            self._fit_networks(split, y_idx, device, generator)
+        return self
+
+    def _to_tensor(self, X, device):
+        if self.standardize:
+            X = (X - self.channel_mean_[None, :, None]) / self.channel_std_[None, :, None]
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
+
+    def _fit_networks(self, split, y_idx, device, generator):
+        n_channels, n_classes = self.n_features_in_, len(self.classes_)
+        data = DomainTensors(
+            self._to_tensor(split.X_src, device),
+            torch.as_tensor(y_idx, dtype=torch.long, device=device),
+            self._to_tensor(split.X_tgt, device),
+        )
+        callbacks = list(self.callbacks or [])
+        if self.verbose:
+            callbacks.append(EpochProgressBar())
+        self.history_ = History()
+        self.fit_time_ = {}
+        self.selector_ = None
+        t_start = time.perf_counter()
+        for name, hook in (("teacher", self.fit_teacher), ("student", self.fit_student)):
+            t0 = time.perf_counter()
+            hook(data, n_channels, n_classes, device, generator, callbacks)
+            self.fit_time_[name] = time.perf_counter() - t0
+        self.fit_time_["total"] = time.perf_counter() - t_start
+        for net in (self.teacher_, self.student_, self.adapter_, self.discriminator_):
+            if net is not None:
+                net.eval()
+        self.n_parameters_ = {
+            k: count_parameters(getattr(self, k + "_")) for k in ("teacher", "student") if getattr(self, k + "_") is not None
+        }
+
+    def _run(self, stage, data, n_epochs, generator, callbacks):
+        run_stage(stage, data, n_epochs, self.batch_size, self.history_, generator, callbacks, self)
+
+    def fit_teacher(self, data, n_channels, n_classes, device, generator, callbacks):
+        """Stage 1: build the teacher and discriminator and train them with DANN.
+
+        Sets ``teacher_`` and ``discriminator_``. Subclasses (baselines) override
+        this hook to change the stage, never the loop.
+        """
+        teacher = self.initialize_teacher(n_channels, n_classes).to(device)
+        t_feats = feature_size(teacher, n_channels, self.n_timepoints_)
+        self.teacher_ = teacher
+        self.discriminator_ = self.initialize_discriminator(t_feats).to(device)
+        if self.teacher_epochs > 0:
+            stage = DANNStage(teacher, self.discriminator_, data, self.teacher_lr, self.betas, self.weight_decay,
+                              self.teacher_domain_weight, name="teacher")
+            self._run(stage, data, self.teacher_epochs, generator, callbacks)
+
+    def fit_student(self, data, n_channels, n_classes, device, generator, callbacks):
+        """Stage 2: distil the frozen teacher into the student on the target.
+
+        Sets ``student_``, ``adapter_`` and ``selector_``.
+        """
+        t_feats = feature_size(self.teacher_, n_channels, self.n_timepoints_)
+        student = self.initialize_student(n_channels, n_classes).to(device)
+        s_feats = feature_size(student, n_channels, self.n_timepoints_)
+        self.student_ = student
+        self.adapter_ = torch.nn.Linear(s_feats, t_feats).to(device)
+        strategy = self.initialize_selection()
+        strategy.setup(s_feats, device)
+        outputs = TeacherOutputs(self.teacher_, data, self.mc_passes, self.teacher_refresh,
+                                 need_mc=strategy.needs_teacher_uncertainty)
+        stage = DistillationStage(
+            student, self.adapter_, self.discriminator_, outputs, strategy, data, self.n_episodes,
+            self.temperature, self.kd_weight, self.dc_weight, self.student_lr, self.betas, self.weight_decay,
+            dc_mode=self.dc_mode, name="student",
+        )
+        self._run(stage, data, self.student_epochs, generator, callbacks)
+        selector = getattr(strategy, "selector", None)
+        if selector is not None:  # the replay memory and optimiser are training state, not model state
+            selector.memory, selector.optimizer = None, None
+            selector.eval()
+        self.selector_ = selector
+
+    # ---------------------------------------------------------------- predict
+    def _network(self, network):
+        check_is_fitted(self, "student_")
+        if network not in ("student", "teacher"):
+            raise ValueError(f"network must be 'student' or 'teacher', got {network!r}")
+        net = self.student_ if network == "student" else self.teacher_
+        if net is None:
+            raise ValueError(f"this {type(self).__name__} has no {network} network")
+        return net
+
+    def _forward(self, X, network, output):
+        net = self._network(network)
+        Xa = to_panel(X, "X")
+        check_same_channels(Xa, self.n_features_in_, "X", "the data seen in fit")
+        device = next(net.parameters()).device
+        outs = []
+        with torch_threads(self.n_threads), torch.inference_mode():
+            net.eval()
+            for i in range(0, Xa.shape[0], self.predict_batch_size):
+                logits, feats = net(self._to_tensor(Xa[i : i + self.predict_batch_size], device))
+                if output == "proba":
+                    outs.append(torch.softmax(logits, dim=1))
+                elif output == "features":
+                    outs.append(feats)
+                else:
+                    outs.append(logits)
+        return torch.cat(outs).cpu().numpy()
+
+    def predict_proba(self, X, network="student"):
+        """Class probabilities of the student (or the teacher).
+
+        Parameters
+        ----------
+        X : panel of shape (n_samples, channels, length)
+        network : {"student", "teacher"}, default="student"
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+        """
+        return self._forward(X, network, "proba")
+
+    def predict(self, X, network="student"):
+        """Predicted class labels of the student (or the teacher).
+
+        Parameters
+        ----------
+        X : panel of shape (n_samples, channels, length)
+        network : {"student", "teacher"}, default="student"
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples,)
+        """
+        logits = self._forward(X, network, "logits")
+        return self.classes_[logits.argmax(axis=1)]
+
+    def predict_features(self, X, network="student"):
+        """Feature vectors (before the classification head) of the student or teacher.
+
+        Parameters
+        ----------
+        X : panel of shape (n_samples, channels, length)
+        network : {"student", "teacher"}, default="student"
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_features)
+        """
+        return self._forward(X, network, "features")

@@ -1,0 +1,126 @@
+"""Domain bookkeeping: where the unlabelled target comes from in a ``fit`` call.
+
+One function, :func:`split_domains`, reads the three conventions in a fixed order:
+
+1. ``X_tgt`` given: ``X, y`` are the labelled source;
+2. ``sample_domain`` given: skada's convention (>= 0 source, < 0 target; target
+   labels ignored);
+3. rows of ``y`` equal to ``mask_label`` are unlabelled target (the semi-supervised
+   convention of scikit-learn and skada);
+4. otherwise there is no target: source-only mode (the source doubles as target).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import check_labels, to_panel
+
+__all__ = ["DomainSplit", "split_domains", "NoTargetWarning"]
+
+
+class NoTargetWarning(UserWarning):
+    """Raised (as a warning) when ``fit`` gets no target domain and runs source-only."""
+
+
+@dataclass
+class DomainSplit:
+    """Validated source and target panels of one fit.
+
+    Attributes
+    ----------
+    X_src : numpy.ndarray of shape (n_src, channels, length), float32
+    y_src : numpy.ndarray of shape (n_src,)
+    X_tgt : numpy.ndarray of shape (n_tgt, channels, length), float32
+    mode : str
+        ``"X_tgt"``, ``"sample_domain"``, ``"masked"`` or ``"source_only"``.
+    """
+
+    X_src: np.ndarray
+    y_src: np.ndarray
+    X_tgt: np.ndarray
+    mode: str
+
+
+def _is_masked(y, mask_label):
+    if y.dtype.kind in "iuf" and not isinstance(mask_label, (int, float, np.number)):
+        return np.zeros(y.shape[0], dtype=bool)
+    return np.asarray(y == mask_label, dtype=bool)
+
+
+def split_domains(X, y, X_tgt=None, sample_domain=None, mask_label=-1):
+    """Validate a ``fit`` call's data and separate labelled source from unlabelled target.
+
+    Parameters
+    ----------
+    X : panel
+        Source panel, or source and target rows stacked.
+    y : array-like of shape (n_samples,)
+        Labels; with stacked rows, target rows carry ``mask_label`` (or any value
+        when ``sample_domain`` marks them).
+    X_tgt : panel, optional
+        Unlabelled target panel.
+    sample_domain : array-like of shape (n_samples,), optional
+        Domain of each row of ``X``: >= 0 source, < 0 target.
+    mask_label : int or str, default=-1
+        Label marking unlabelled target rows.
+
+    Returns
+    -------
+    DomainSplit
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((4, 2, 16)); y = np.array([0, 1, -1, -1])
+    >>> split = split_domains(X, y)
+    >>> split.mode, split.X_src.shape[0], split.X_tgt.shape[0]
+    ('masked', 2, 2)
+    """
+    Xa = to_panel(X, "X")
+    ya = check_labels(y, Xa.shape[0], "y")
+    if X_tgt is not None:
+        Xt = to_panel(X_tgt, "X_tgt")
+        if Xt.shape[1] != Xa.shape[1]:
+            raise ValueError(f"X_tgt has {Xt.shape[1]} channels but X (source) has {Xa.shape[1]}")
+        masked = _is_masked(ya, mask_label)
+        if masked.any():
+            raise ValueError(
+                f"y contains the mask label {mask_label!r} although X_tgt is given; with X_tgt, X and y "
+                "must be the labelled source only"
+            )
+        return DomainSplit(Xa, ya, Xt, "X_tgt")
+    if sample_domain is not None:
+        sd = np.asarray(sample_domain)
+        if sd.ndim != 1 or sd.shape[0] != Xa.shape[0]:
+            raise ValueError(f"sample_domain must be 1D with one entry per row of X ({Xa.shape[0]}), got shape {sd.shape}")
+        if sd.dtype.kind not in "iu":
+            raise TypeError(f"sample_domain must hold integers (>= 0 source, < 0 target), got dtype {sd.dtype}")
+        src = sd >= 0
+        if not src.any():
+            raise ValueError("sample_domain marks no source row (>= 0)")
+        if src.all():
+            return _source_only(Xa, ya)
+        y_src = ya[src]
+        if _is_masked(y_src, mask_label).any():
+            raise ValueError(f"a source row (sample_domain >= 0) carries the mask label {mask_label!r}")
+        return DomainSplit(Xa[src], y_src, Xa[~src], "sample_domain")
+    masked = _is_masked(ya, mask_label)
+    if masked.any():
+        if masked.all():
+            raise ValueError(f"every label equals the mask label {mask_label!r}: there is no labelled source")
+        return DomainSplit(Xa[~masked], ya[~masked], Xa[masked], "masked")
+    return _source_only(Xa, ya)
+
+
+def _source_only(Xa, ya):
+    warnings.warn(
+        "fit got no target domain (no X_tgt, no sample_domain < 0, no masked labels): training in "
+        "source-only mode, the source doubling as the target",
+        NoTargetWarning,
+        stacklevel=3,
+    )
+    return DomainSplit(Xa, ya, Xa.copy(), "source_only")

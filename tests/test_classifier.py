@@ -1,0 +1,196 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from conftest import FAST
+from skrcd import RCDKDClassifier
+from skrcd.baselines import SourceOnlyClassifier
+from skrcd.datasets import make_domain_shift
+from skrcd.domains import NoTargetWarning
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    # rotation + gain + offset: a source-only network fails on the target
+    return make_domain_shift(n_source=120, n_target=120, rotation=1.2, scale=3.0, offset=3.0, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_domain_shift(n_source=40, n_target=36, n_classes=3, length=32, random_state=0)
+
+
+def test_distilled_student_beats_source_only_on_target(shifted):
+    X_src, y_src, X_tgt, y_tgt = shifted
+    kw = dict(FAST, teacher_epochs=15, student_epochs=15, selector_hidden=64, random_state=0)
+    rcd = RCDKDClassifier(**kw).fit(X_src, y_src, X_tgt)
+    src_only = SourceOnlyClassifier(**kw).fit(X_src, y_src, X_tgt)
+    acc_rcd = np.mean(rcd.predict(X_tgt) == y_tgt)
+    acc_src = np.mean(src_only.predict(X_tgt) == y_tgt)
+    assert acc_rcd >= 0.9
+    assert acc_rcd - acc_src >= 0.25, (acc_rcd, acc_src)
+
+
+def test_fitted_state_and_history(small):
+    X_src, y_src, X_tgt, _ = small
+    clf = RCDKDClassifier(**FAST, random_state=0).fit(X_src, y_src, X_tgt)
+    for attr in ("teacher_", "student_", "adapter_", "discriminator_", "selector_", "history_", "classes_"):
+        assert hasattr(clf, attr)
+    assert clf.n_features_in_ == 3 and clf.n_timepoints_ == 32
+    assert clf.target_mode_ == "X_tgt"
+    stages = [row["stage"] for row in clf.history_]
+    assert stages == ["teacher"] * 3 + ["student"] * 3
+    student_rows = [row for row in clf.history_ if row["stage"] == "student"]
+    for key in ("loss", "loss_kd", "loss_dc", "selected", "reward", "dur"):
+        assert all(key in row for row in student_rows), key
+    assert all(0.0 <= row["selected"] <= 1.0 for row in student_rows)
+    # memory grows by 36 per episode: DQN updates start after 10 transitions -> logged
+    assert "dqn_loss" in student_rows[-1]
+    assert set(clf.fit_time_) == {"teacher", "student", "total"}
+    assert clf.n_parameters_["teacher"] > 10 * clf.n_parameters_["student"]
+    proba = clf.predict_proba(X_tgt)
+    assert proba.shape == (36, 3) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert clf.predict_features(X_tgt).shape == (36, 32)
+    assert clf.predict_features(X_tgt, network="teacher").shape == (36, 128)
+
+
+def test_same_random_state_same_predictions(small):
+    X_src, y_src, X_tgt, _ = small
+    a = RCDKDClassifier(**FAST, random_state=3).fit(X_src, y_src, X_tgt)
+    b = clone(a).fit(X_src, y_src, X_tgt)
+    np.testing.assert_array_equal(a.predict_proba(X_tgt), b.predict_proba(X_tgt))
+    assert [r["loss"] for r in a.history_] == [r["loss"] for r in b.history_]
+    c = RCDKDClassifier(**FAST, random_state=4).fit(X_src, y_src, X_tgt)
+    assert not np.array_equal(a.predict_proba(X_tgt), c.predict_proba(X_tgt))
+
+
+def test_fit_leaves_global_torch_state_alone(small):
+    X_src, y_src, X_tgt, _ = small
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    threads = torch.get_num_threads()
+    RCDKDClassifier(**dict(FAST, n_threads=2), random_state=0).fit(X_src, y_src, X_tgt)
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == threads
+
+
+def test_string_labels_and_classes(small):
+    X_src, y_src, X_tgt, _ = small
+    names = np.array(["walk", "sit", "lie"])[y_src]
+    clf = RCDKDClassifier(**FAST, random_state=0).fit(X_src, names, X_tgt)
+    assert list(clf.classes_) == ["lie", "sit", "walk"]
+    assert set(clf.predict(X_tgt)) <= set(names)
+
+
+def test_stacked_masked_and_sample_domain_forms_match_x_tgt_form(small):
+    X_src, y_src, X_tgt, _ = small
+    ref = RCDKDClassifier(**FAST, random_state=0).fit(X_src, y_src, X_tgt)
+    X = np.concatenate([X_src, X_tgt])
+    y = np.concatenate([y_src, -np.ones(len(X_tgt), dtype=int)])
+    y_before = y.copy()
+    masked = RCDKDClassifier(**FAST, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(y, y_before)  # caller's labels untouched
+    assert masked.target_mode_ == "masked"
+    np.testing.assert_allclose(masked.predict_proba(X_tgt), ref.predict_proba(X_tgt), atol=1e-6)
+    sd = np.r_[np.ones(len(X_src)), -np.ones(len(X_tgt))].astype(int)
+    by_domain = RCDKDClassifier(**FAST, random_state=0).fit(X, np.r_[y_src, np.zeros(len(X_tgt), int)], sample_domain=sd)
+    assert by_domain.target_mode_ == "sample_domain"
+    np.testing.assert_allclose(by_domain.predict_proba(X_tgt), ref.predict_proba(X_tgt), atol=1e-6)
+
+
+def test_source_only_mode_warns(small):
+    X_src, y_src, _, _ = small
+    with pytest.warns(NoTargetWarning):
+        clf = RCDKDClassifier(**FAST, random_state=0).fit(X_src, y_src)
+    assert clf.target_mode_ == "source_only"
+    assert clf.predict(X_src).shape == (40,)
+
+
+def test_inputs_are_not_mutated_and_read_only_arrays_work(small):
+    X_src, y_src, X_tgt, _ = small
+    arrays = [X_src.copy(), y_src.copy(), X_tgt.copy()]
+    for a in arrays:
+        a.setflags(write=False)
+    clf = RCDKDClassifier(**FAST, random_state=0).fit(*arrays)
+    clf.predict(arrays[2])
+    np.testing.assert_array_equal(arrays[0], X_src)
+    np.testing.assert_array_equal(arrays[2], X_tgt)
+
+
+def test_pretrained_teacher_is_used_and_not_mutated(small):
+    X_src, y_src, X_tgt, _ = small
+    first = RCDKDClassifier(**FAST, random_state=0).fit(X_src, y_src, X_tgt)
+    teacher = first.teacher_
+    weights = {k: v.clone() for k, v in teacher.state_dict().items()}
+    second = RCDKDClassifier(**dict(FAST, teacher_epochs=0), teacher=teacher, random_state=0).fit(X_src, y_src, X_tgt)
+    assert [r["stage"] for r in second.history_] == ["student"] * 3
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, weights[k])
+    np.testing.assert_array_equal(
+        second.predict(X_tgt, network="teacher"), first.predict(X_tgt, network="teacher")
+    )
+
+
+def test_tcn_teacher(small):
+    X_src, y_src, X_tgt, _ = small
+    clf = RCDKDClassifier(**FAST, teacher="tcn", random_state=0).fit(X_src, y_src, X_tgt)
+    assert clf.adapter_.out_features == 150
+    assert clf.predict(X_tgt).shape == (36,)
+
+
+@pytest.mark.parametrize("refresh", ["epoch", "batch", "episode"])
+def test_teacher_refresh_modes_run(small, refresh):
+    X_src, y_src, X_tgt, _ = small
+    clf = RCDKDClassifier(**dict(FAST, teacher_epochs=1, student_epochs=2), teacher_refresh=refresh, random_state=0)
+    clf.fit(X_src, y_src, X_tgt)
+    assert np.isfinite([r["reward"] for r in clf.history_ if r["stage"] == "student"]).all()
+
+
+def test_selection_ablations(small):
+    X_src, y_src, X_tgt, _ = small
+    full = RCDKDClassifier(**FAST, selection="all", random_state=0).fit(X_src, y_src, X_tgt)
+    assert full.selector_ is None
+    assert all(r["selected"] == 1.0 for r in full.history_ if r["stage"] == "student")
+
+
+def test_predict_before_fit_and_bad_params(small):
+    X_src, y_src, X_tgt, _ = small
+    with pytest.raises(NotFittedError):
+        RCDKDClassifier().predict(X_tgt)
+    with pytest.raises(ValueError, match="teacher_epochs"):
+        RCDKDClassifier(teacher_epochs=-1).fit(X_src, y_src, X_tgt)
+    with pytest.raises(ValueError, match="pass a trained teacher"):
+        RCDKDClassifier(teacher_epochs=0).fit(X_src, y_src, X_tgt)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        RCDKDClassifier(**FAST).fit(X_src, np.zeros(40, int), X_tgt)
+    with pytest.raises(ValueError, match="channels"):
+        RCDKDClassifier(**FAST).fit(X_src, y_src, X_tgt[:, :2])
+
+
+def test_get_set_params_clone_and_pickle(small):
+    X_src, y_src, X_tgt, _ = small
+    clf = RCDKDClassifier(temperature=4.0)
+    assert clf.get_params()["temperature"] == 4.0
+    assert clf.set_params(student_epochs=7).student_epochs == 7
+    assert clone(clf).get_params() == clf.get_params()
+    fitted = RCDKDClassifier(**FAST, random_state=0).fit(X_src, y_src, X_tgt)
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict_proba(X_tgt), fitted.predict_proba(X_tgt))
+
+
+def test_verbose_progress_bar(small, capsys):
+    X_src, y_src, X_tgt, _ = small
+    RCDKDClassifier(**dict(FAST, teacher_epochs=1, student_epochs=1), verbose=1, random_state=0).fit(X_src, y_src, X_tgt)
+    err = capsys.readouterr().err
+    assert "teacher" in err and "student" in err
+
+
+def test_nan_loss_stops_with_stage_and_epoch(small):
+    X_src, y_src, X_tgt, _ = small
+    with pytest.raises(FloatingPointError, match=r"in stage 'teacher' at epoch \d+/3"):
+        RCDKDClassifier(**FAST, teacher_lr=1e30, standardize=False, random_state=0).fit(X_src * 1e30, y_src, X_tgt)

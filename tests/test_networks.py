@@ -1,0 +1,77 @@
+import torch
+
+from skrcd.networks import CNN1D, TCN, DomainDiscriminator, GradientReversal, count_parameters, feature_size
+
+
+def test_cnn_shapes_and_paper_parameter_counts():
+    teacher = CNN1D(9, 6, channels=(64, 128, 128))
+    student = CNN1D(9, 6, channels=(16, 32, 32))
+    x = torch.randn(7, 9, 128)
+    for net, d in ((teacher, 128), (student, 32)):
+        logits, feats = net(x)
+        assert logits.shape == (7, 6)
+        assert feats.shape == (7, d)
+        assert net.n_features == d
+    # the figures: teacher about 201K, student about 13.4K, ratio about 15x
+    assert count_parameters(teacher) == 200_902
+    assert count_parameters(student) == 13_366
+    assert 14 < count_parameters(teacher) / count_parameters(student) < 16
+
+
+def test_cnn_block_structure():
+    net = CNN1D(3, 2, kernel_size=5, stride=1)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert [c.kernel_size[0] for c in convs] == [5, 8, 8]
+    assert [c.padding[0] for c in convs] == [2, 4, 4]
+    assert all(c.bias is None for c in convs)
+    pools = [m for m in net.modules() if isinstance(m, torch.nn.MaxPool1d)]
+    assert len(pools) == 3 and all(p.padding == 1 for p in pools)
+    drops = [m for m in net.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(drops) == 3 and all(d.p == 0.5 for d in drops)
+
+
+def test_cnn_accepts_other_lengths_and_strides():
+    net = CNN1D(1, 9, kernel_size=32, stride=6)
+    logits, _ = net(torch.randn(2, 1, 1024))
+    assert logits.shape == (2, 9)
+    assert CNN1D(2, 3)(torch.randn(2, 2, 5))[0].shape == (2, 3)
+
+
+def test_tcn_is_causal():
+    torch.manual_seed(0)
+    net = TCN(2, 3, channels=(8, 8), kernel_size=5).eval()
+    x = torch.randn(1, 2, 40)
+    x2 = x.clone()
+    x2[..., -1] += 10.0  # only the last step changes: the last-step feature must change
+    x3 = x.clone()
+    x3[..., 0] += 10.0
+    f, f2 = net(x)[1], net(x2)[1]
+    assert not torch.allclose(f, f2)
+    assert net(x)[0].shape == (1, 3)
+    # residual blocks: block 2 is dilated
+    assert net.blocks[1].conv1.dilation[0] == 2
+
+
+def test_discriminator_layout():
+    disc = DomainDiscriminator(128)
+    sizes = [(m.in_features, m.out_features) for m in disc.modules() if isinstance(m, torch.nn.Linear)]
+    assert sizes == [(128, 64), (64, 64), (64, 2)]
+
+
+def test_gradient_reversal():
+    x = torch.randn(4, requires_grad=True)
+    GradientReversal(0.3)(x).sum().backward()
+    assert torch.allclose(x.grad, torch.full((4,), -0.3))
+
+
+def test_feature_size_of_module_without_attribute():
+    class Bare(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 5)
+
+        def forward(self, x):
+            f = self.lin(x.mean(-1))
+            return f[:, :2], f
+
+    assert feature_size(Bare(), 4, 10) == 5

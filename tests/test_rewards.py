@@ -1,0 +1,56 @@
+import itertools
+
+import pytest
+import torch
+
+from skrcd.rewards import (
+    entropy,
+    kl_divergence,
+    selection_reward,
+    transferability_reward,
+    uncertainty_consistency_reward,
+)
+
+
+@pytest.mark.parametrize("action,s_conf,t_conf", list(itertools.product([0, 1], [True, False], [True, False])))
+def test_uncertainty_consistency_truth_table(action, s_conf, t_conf):
+    # sample 0 is the one under test; sample 1 is its opposite so the batch mean sits between them
+    hs = torch.tensor([0.1 if s_conf else 0.9, 0.9 if s_conf else 0.1])
+    ht = torch.tensor([0.1 if t_conf else 0.9, 0.9 if t_conf else 0.1])
+    r = uncertainty_consistency_reward(torch.tensor([action, 0]), hs, ht)[0].item()
+    expected = 1.0 if (action == 1 and s_conf and t_conf) or (action == 0 and not s_conf and not t_conf) else -1.0
+    assert r == expected
+
+
+@pytest.mark.parametrize("action,low", list(itertools.product([0, 1], [True, False])))
+def test_transferability_truth_table(action, low):
+    d = torch.tensor([0.0 if low else 1.0, 1.0 if low else 0.0])
+    r = transferability_reward(torch.tensor([action, 1]), d)[0].item()
+    expected = 1.0 if (action == 1 and low) or (action == 0 and not low) else -1.0
+    assert r == expected
+
+
+def test_transferability_at_the_mean_counts_as_high():
+    d = torch.tensor([1.0, 1.0])  # equal to the mean: "at or above"
+    assert transferability_reward(torch.tensor([0, 1]), d).tolist() == [1.0, -1.0]
+
+
+def test_selection_reward_combines_with_offsets():
+    p_conf = torch.tensor([0.98, 0.01, 0.01])
+    p_unsure = torch.tensor([0.34, 0.33, 0.33])
+    student = torch.stack([p_conf, p_unsure])
+    teacher = torch.stack([p_conf, p_conf])  # sample 1: student unsure and far from the teacher
+    r = selection_reward(torch.tensor([1, 1]), student, teacher, alpha1=0.2, alpha2=1.8)
+    # sample 0: teacher entropy equals the mean -> teacher "unsure" -> r_unc = -1; KL 0 < mean -> r_tr = +1
+    assert r[0].item() == pytest.approx(0.2 * (-1 - 0.5) + 1.8 * (1 - 0.5))
+    # sample 1: selected although far (KL above mean) and student unsure -> both -1
+    assert r[1].item() == pytest.approx(0.2 * (-1.5) + 1.8 * (-1.5))
+
+
+def test_entropy_and_kl():
+    p = torch.tensor([[0.25, 0.25, 0.25, 0.25]])
+    assert entropy(p).item() == pytest.approx(torch.log(torch.tensor(4.0)).item())
+    q = torch.tensor([[0.7, 0.1, 0.1, 0.1]])
+    expected = (p * (p.log() - q.log())).sum().item()
+    assert kl_divergence(p, q).item() == pytest.approx(expected)
+    assert kl_divergence(q, q).item() == pytest.approx(0.0, abs=1e-7)
