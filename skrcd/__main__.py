@@ -1,10 +1,10 @@
-"""``skrcd`` command line: ``skrcd demo`` (the bundled UCI-HAR demo)."""
+"""``skrcd`` command line: ``skrcd demo`` (the bundled UCI-HAR demo), ``skrcd benchmark``."""
 
 from __future__ import annotations
 
 import sys
 
-COMMANDS = {"demo": "skrcd.demo"}
+COMMANDS = {"demo": "skrcd.demo", "benchmark": "skrcd.benchmark"}
 
 
 def main(argv=None):
@@ -13,6 +13,7 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: skrcd {%s} [options]" % ",".join(COMMANDS))
         print("  demo       RCD-KD on the bundled UCI-HAR scenario 2 -> 11")
+        print("  benchmark  methods x scenarios x seeds under the paper protocol (CSV + Markdown)")
         return 0 if (not argv or argv[0] in ("-h", "--help")) else 2
     import importlib
 
