@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -13,10 +14,13 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 from skorch.history import History
 
 from .callbacks import EpochProgressBar
-from .data import check_same_channels, to_panel
-from .domains import split_domains
+from .data import channel_stats, check_length, check_network_input, check_same_channels, to_panel
+from ._traps import warn_x_tgt_traps
+from .domains import _is_masked, split_domains
+from .interrupt import FitInterruptedWarning, TrainingInterrupted, deferred_sigint
 from .networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size
 from .selection import make_selection
+from .persistence import FitCheckpoints
 from .training import DANNStage, DistillationStage, DomainTensors, TeacherOutputs, run_stage
 
 __all__ = ["RCDKDClassifier"]
@@ -44,6 +48,25 @@ def resolve_device(device):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} was asked for but CUDA is not available")
     return device
+
+
+def _is_flat(X, panel):
+    """Whether ``X`` was a 2D table ``(n, length)`` read as univariate series (scikit-learn's feature count)."""
+    if isinstance(X, (list, tuple)) and len(X) and hasattr(X[0], "columns"):  # sktime df-list
+        return False
+    try:
+        shape = getattr(X, "shape", None) or np.shape(X)
+    except Exception:  # noqa: BLE001 - unreadable here means not flat; to_panel has accepted it
+        return False
+    return len(shape) == 2 and panel.shape[1] == 1 and panel.shape[2] == shape[1]
+
+
+def _check_sample_domain(sample_domain, n_samples):
+    if sample_domain is None:
+        return
+    sd = np.asarray(sample_domain)
+    if sd.ndim != 1 or sd.shape[0] != n_samples:
+        raise ValueError(f"sample_domain must be 1D with one entry per row of X ({n_samples}), got shape {sd.shape}")
 
 
 @contextlib.contextmanager
@@ -149,8 +172,11 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         DQN updates start once the memory holds more transitions than this.
     selector_tau : float, default=0.001
         Soft-update rate of the selector's target network.
-    mask_label : int or str, default=-1
-        Label marking unlabelled target rows in ``y`` (stacked form).
+    mask_label : int, str or None, default=-1
+        Label marking unlabelled target rows in ``y`` (stacked form); ``score``
+        skips these rows. ``None`` switches the convention off (for data where -1
+        is a real class). See ``docs/ecosystem.md`` for the three ways to pass the
+        target and the scikit-learn traps of ``X_tgt``.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     n_threads : int or None, default=1
@@ -162,6 +188,13 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
     callbacks : list of skorch callbacks or None, default=None
         Extra callbacks; each gets ``on_train_begin``/``on_epoch_end``/
         ``on_train_end`` per stage with the estimator as ``net``.
+    checkpoint_dir : str, path-like or None, default=None
+        Directory of training checkpoints (created if missing; one directory per
+        fit, not shared between concurrent fits): ``checkpoint.skrcd`` is
+        rewritten atomically every ``checkpoint_every`` epochs and at the end of
+        each stage. ``fit(..., resume=True)`` continues from it. None writes none.
+    checkpoint_every : int, default=5
+        Epochs between checkpoints (used only with ``checkpoint_dir``).
     random_state : int, RandomState or None, default=None
         Seed of weights, shuffles, dropout and selector noise.
     verbose : int, default=0
@@ -182,6 +215,10 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
     classes_ : numpy.ndarray
         Class labels.
     n_features_in_ : int
+        ``X.shape[1]`` of the ``fit`` input, as scikit-learn counts features: the
+        number of channels for a 3D panel (or an sktime Panel), the series length
+        for a 2D array ``(n, length)`` (read as univariate series).
+    n_channels_ : int
         Number of channels.
     n_timepoints_ : int
         Series length seen in ``fit``.
@@ -193,6 +230,12 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
     target_mode_ : str
         How the target was given: ``"X_tgt"``, ``"sample_domain"``, ``"masked"``,
         ``"source_only"``.
+    interrupted_ : dict or None
+        ``None`` after a complete fit; after a Ctrl-C, ``{"stage", "epoch",
+        "n_epochs"}``: the stage that was stopped and how many of its epochs the
+        networks hold. Stopped in the teacher stage, the estimator has no student
+        (``student_``, ``adapter_`` are None) and ``predict`` uses the teacher,
+        with a warning. See ``docs/reliability.md``.
 
     References
     ----------
@@ -211,6 +254,20 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
     >>> clf.fit(X_src, y_src, X_tgt).predict(X_tgt).shape
     (40,)
     """
+
+    # Metadata routing (scikit-learn >= 1.4, skada): the target conventions and
+    # skada's domain arguments are requested once for the class, so routed
+    # meta-estimators pass them without set_*_request calls.
+    __metadata_request__fit = {"X_tgt": True, "sample_domain": True}
+    __metadata_request__predict = {"sample_domain": True, "allow_source": True}
+    __metadata_request__predict_proba = {"sample_domain": True, "allow_source": True}
+    __metadata_request__score = {"sample_domain": True, "allow_source": True, "sample_weight": True}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # (n, length): univariate series
+        tags.input_tags.three_d_array = True  # (n, channels, length)
+        return tags
 
     def __init__(
         self,
@@ -253,6 +310,8 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         n_threads=1,
         predict_batch_size=4096,
         callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every=5,
         random_state=None,
         verbose=0,
     ):
@@ -295,6 +354,8 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         self.n_threads = n_threads
         self.predict_batch_size = predict_batch_size
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.random_state = random_state
         self.verbose = verbose
 
@@ -305,7 +366,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
             if not (isinstance(v, (int, np.integer)) and v >= 0):
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
         for name in ("batch_size", "n_episodes", "mc_passes", "selector_hidden", "selector_batch_size",
-                     "memory_capacity", "predict_batch_size"):
+                     "memory_capacity", "predict_batch_size", "checkpoint_every"):
             v = getattr(self, name)
             if not (isinstance(v, (int, np.integer)) and v >= 1):
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
@@ -362,8 +423,13 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         """Alias of ``history_`` for skorch callbacks."""
         return self.history_
 
-    def fit(self, X, y, X_tgt=None, sample_domain=None):
+    def fit(self, X, y, X_tgt=None, sample_domain=None, resume=False):
         """Train the teacher (DANN), then distil it into the student on the target.
+
+        Ctrl-C stops training at the end of the current step: the estimator keeps
+        the last completed epoch of the running stage, ``interrupted_`` says
+        where, and a :class:`~skrcd.interrupt.FitInterruptedWarning` is issued; a
+        second Ctrl-C raises :class:`KeyboardInterrupt` at once.
 
         Parameters
         ----------
@@ -377,41 +443,73 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
             Unlabelled target panel.
         sample_domain : array-like of int, optional
             Per row of ``X``: >= 0 source, < 0 target (skada's convention).
+        resume : bool, default=False
+            Continue from the checkpoint in ``checkpoint_dir`` (written by an
+            earlier, interrupted or crashed, fit with the same parameters and
+            data): networks, optimisers, selector and replay memory, RNG states,
+            history and stage/epoch position are restored, and the result equals
+            an uninterrupted fit's. Without a checkpoint there, trains from the
+            start. ``fit_time_`` covers this call only.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Invalid data or parameters; ``resume=True`` without ``checkpoint_dir``
+            or with a checkpoint written for other parameters or data.
+        skrcd.persistence.ModelFileError
+            An unreadable checkpoint file.
+        FloatingPointError
+            A loss became NaN or infinite (the message names stage and epoch).
         """
         self._check_params()
         split = split_domains(X, y, X_tgt, sample_domain, self.mask_label)
+        if split.mode == "X_tgt":
+            warn_x_tgt_traps(self, split.X_src.shape[0], split.X_tgt.shape[0])
         self.target_mode_ = split.mode
         self.classes_, y_idx = np.unique(split.y_src, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"the source must hold at least 2 classes, got {len(self.classes_)}: {self.classes_!r}")
-        self.n_features_in_ = split.X_src.shape[1]
+        self.n_channels_ = split.X_src.shape[1]
         self.n_timepoints_ = split.X_src.shape[2]
+        self.n_features_in_ = split.X_src.shape[2] if _is_flat(X, split.X_src) else self.n_channels_
         if self.standardize:
-            both = np.concatenate([split.X_src, split.X_tgt])
-            self.channel_mean_ = both.mean(axis=(0, 2)).astype(np.float32)
-            self.channel_std_ = np.maximum(both.std(axis=(0, 2)), 1e-6).astype(np.float32)
+            self.channel_mean_, self.channel_std_ = channel_stats(split.X_src, split.X_tgt)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         device = resolve_device(self.device)
         self.device_ = device
+        checkpoints = None
+        if self.checkpoint_dir is not None or resume:
+            checkpoints = FitCheckpoints(self, self.checkpoint_dir, self.checkpoint_every, resume, split, y_idx, device)
         with torch_threads(self.n_threads), torch.random.fork_rng(
             devices=[device] if device.type == "cuda" else []
-        ):
+        ), deferred_sigint():
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
-            self._fit_networks(split, y_idx, device, generator)
+            self._checkpoints = checkpoints
+            try:
+                self._fit_networks(split, y_idx, device, generator)
+            finally:
+                del self._checkpoints
         return self
 
     def _to_tensor(self, X, device):
+        """A validated float32 array owned by the estimator -> standardised tensor on ``device``.
+
+        ``X`` comes from :func:`~skrcd.data.to_panel` (always a fresh copy), so the
+        standardisation runs in place, on the device, with no temporary arrays.
+        """
+        t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
         if self.standardize:
-            X = (X - self.channel_mean_[None, :, None]) / self.channel_std_[None, :, None]
-        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
+            t.sub_(torch.as_tensor(self.channel_mean_, device=device)[None, :, None])
+            t.div_(torch.as_tensor(self.channel_std_, device=device)[None, :, None])
+        return t
 
     def _fit_networks(self, split, y_idx, device, generator):
-        n_channels, n_classes = self.n_features_in_, len(self.classes_)
+        n_channels, n_classes = self.n_channels_, len(self.classes_)
         data = DomainTensors(
             self._to_tensor(split.X_src, device),
             torch.as_tensor(y_idx, dtype=torch.long, device=device),
@@ -423,12 +521,17 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = History()
         self.fit_time_ = {}
         self.selector_ = None
+        self.interrupted_ = None
         t_start = time.perf_counter()
         for name, hook in (("teacher", self.fit_teacher), ("student", self.fit_student)):
             t0 = time.perf_counter()
             hook(data, n_channels, n_classes, device, generator, callbacks)
             self.fit_time_[name] = time.perf_counter() - t0
+            if self.interrupted_ is not None:
+                break
         self.fit_time_["total"] = time.perf_counter() - t_start
+        if self.interrupted_ is not None:
+            self._finish_interrupted()
         for net in (self.teacher_, self.student_, self.adapter_, self.discriminator_):
             if net is not None:
                 net.eval()
@@ -437,7 +540,33 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         }
 
     def _run(self, stage, data, n_epochs, generator, callbacks):
-        run_stage(stage, data, n_epochs, self.batch_size, self.history_, generator, callbacks, self)
+        if getattr(self, "interrupted_", None) is not None:  # a hook running two stages: skip the second
+            return
+        checkpoints = getattr(self, "_checkpoints", None)
+        start, extra = (0, []) if checkpoints is None else checkpoints.prepare(stage, generator, n_epochs)
+        try:
+            run_stage(stage, data, n_epochs, self.batch_size, self.history_, generator, [*callbacks, *extra], self,
+                      start_epoch=start)
+        except TrainingInterrupted as exc:
+            self.interrupted_ = {"stage": exc.stage, "epoch": exc.epoch, "n_epochs": exc.n_epochs}
+            return
+        if checkpoints is not None:
+            checkpoints.stage_done(stage)
+
+    def _finish_interrupted(self):
+        """After a Ctrl-C: fill the attributes of stages that never ran, and warn where fit stopped."""
+        for attr in ("teacher_", "discriminator_", "student_", "adapter_"):
+            if not hasattr(self, attr) or getattr(self, attr) is None:
+                setattr(self, attr, None)
+        info = self.interrupted_
+        done = f"the end of its epoch {info['epoch']}" if info["epoch"] else "its initial weights (no epoch completed)"
+        msg = (f"fit interrupted in stage {info['stage']!r} during epoch {info['epoch'] + 1}/{info['n_epochs']}: "
+               f"the estimator holds {done}")
+        if self.student_ is None:
+            msg += "; there is no student yet: predict uses the teacher"
+        if self.checkpoint_dir is not None:
+            msg += "; fit(..., resume=True) continues from the last checkpoint"
+        warnings.warn(msg, FitInterruptedWarning, stacklevel=4)
 
     def fit_teacher(self, data, n_channels, n_classes, device, generator, callbacks):
         """Stage 1: build the teacher and discriminator and train them with DANN.
@@ -446,6 +575,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         this hook to change the stage, never the loop.
         """
         teacher = self.initialize_teacher(n_channels, n_classes).to(device)
+        check_network_input(teacher, n_channels, {"X": data.X_src.shape[2], "X_tgt": data.X_tgt.shape[2]}, "teacher")
         t_feats = feature_size(teacher, n_channels, self.n_timepoints_)
         self.teacher_ = teacher
         self.discriminator_ = self.initialize_discriminator(t_feats).to(device)
@@ -461,6 +591,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         """
         t_feats = feature_size(self.teacher_, n_channels, self.n_timepoints_)
         student = self.initialize_student(n_channels, n_classes).to(device)
+        check_network_input(student, n_channels, {"X": data.X_src.shape[2], "X_tgt": data.X_tgt.shape[2]}, "student")
         s_feats = feature_size(student, n_channels, self.n_timepoints_)
         self.student_ = student
         self.adapter_ = torch.nn.Linear(s_feats, t_feats).to(device)
@@ -480,12 +611,127 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
             selector.eval()
         self.selector_ = selector
 
+    # ------------------------------------------------------------ persistence
+    def __getstate__(self):
+        from .persistence import cpu_pickle_state
+
+        return cpu_pickle_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        from .persistence import restore_pickle_device
+
+        super().__setstate__(state)
+        restore_pickle_device(self)
+
+    def save(self, path):
+        """Save the fitted estimator in skrcd's safe format (JSON + ``weights_only`` tensors).
+
+        See :mod:`skrcd.persistence` for the format and its limits (custom
+        modules are stored as weights only).
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        pathlib.Path
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from skrcd.datasets import make_domain_shift
+        >>> X_src, y_src, X_tgt, _ = make_domain_shift(n_source=20, n_target=20, length=16, random_state=0)
+        >>> clf = RCDKDClassifier(teacher_epochs=1, student_epochs=1, teacher_channels=(8, 8, 8),
+        ...                       selector_hidden=8, random_state=0).fit(X_src, y_src, X_tgt)
+        >>> path = clf.save(os.path.join(tempfile.mkdtemp(), "model.skrcd"))
+        >>> RCDKDClassifier.load(path).predict(X_tgt[:3]).shape
+        (3,)
+        """
+        from .persistence import save
+
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path, *, teacher=None, discriminator=None, device=None):
+        """Load an estimator written by :meth:`save`; executes no code from the file.
+
+        Parameters
+        ----------
+        path : str or path-like
+        teacher, discriminator : torch.nn.Module, optional
+            Same-architecture modules for a custom teacher/discriminator (see
+            :func:`skrcd.persistence.load`).
+        device : str or torch.device, optional
+            Where to put the networks (default: the ``device`` parameter, the CPU
+            when CUDA is asked for but missing).
+
+        Returns
+        -------
+        RCDKDClassifier
+            An instance of the saved class (``cls`` or a subclass).
+
+        Raises
+        ------
+        skrcd.persistence.ModelFileError
+            Corrupt, truncated, foreign or newer-format file.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "empty.skrcd")
+        >>> _ = open(path, "wb").close()
+        >>> RCDKDClassifier.load(path)
+        Traceback (most recent call last):
+        ...
+        skrcd.persistence.ModelFileError: ... is not a skrcd file, or it is truncated or corrupt (File is not a zip file)
+        """
+        from .persistence import load
+
+        return load(path, cls, teacher=teacher, discriminator=discriminator, device=device)
+
+    def export_student(self, path, format="onnx"):
+        """Export the student, input standardisation included, for deployment.
+
+        Input: raw float32 windows ``(batch, channels, length)``, any batch size;
+        output: the probabilities of :meth:`predict_proba`. See
+        :func:`skrcd.export.export_student`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        format : {"onnx", "torchscript"}, default="onnx"
+
+        Returns
+        -------
+        pathlib.Path
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from skrcd.datasets import make_domain_shift
+        >>> X_src, y_src, X_tgt, _ = make_domain_shift(n_source=20, n_target=20, length=16, random_state=0)
+        >>> clf = RCDKDClassifier(teacher_epochs=1, student_epochs=1, teacher_channels=(8, 8, 8),
+        ...                       selector_hidden=8, random_state=0).fit(X_src, y_src, X_tgt)
+        >>> clf.export_student(os.path.join(tempfile.mkdtemp(), "student.pt"), format="torchscript").suffix
+        '.pt'
+        """
+        from .export import export_student
+
+        return export_student(self, path, format)
+
     # ---------------------------------------------------------------- predict
     def _network(self, network):
         check_is_fitted(self, "student_")
         if network not in ("student", "teacher"):
             raise ValueError(f"network must be 'student' or 'teacher', got {network!r}")
         net = self.student_ if network == "student" else self.teacher_
+        if net is None and network == "student" and getattr(self, "interrupted_", None) and self.teacher_ is not None:
+            warnings.warn(
+                f"fit was interrupted in stage {self.interrupted_['stage']!r} before the student was trained: "
+                "using the teacher", FitInterruptedWarning, stacklevel=4,
+            )
+            net = self.teacher_
         if net is None:
             raise ValueError(f"this {type(self).__name__} has no {network} network")
         return net
@@ -493,7 +739,15 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
     def _forward(self, X, network, output):
         net = self._network(network)
         Xa = to_panel(X, "X")
-        check_same_channels(Xa, self.n_features_in_, "X", "the data seen in fit")
+        check_same_channels(Xa, self.n_channels_, "X", "the data seen in fit")
+        if _is_flat(X, Xa) and self.n_channels_ == 1 and self.n_features_in_ == self.n_timepoints_ \
+                and Xa.shape[2] != self.n_features_in_:
+            raise ValueError(
+                f"X has {Xa.shape[2]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
+                "features as input: a 2D array is read as univariate series and must have as many columns as "
+                "in fit (pass a 3D array (n, 1, length) for series of another length)"
+            )
+        check_length(Xa, self.n_timepoints_, net, "X", network, stacklevel=4)
         device = next(net.parameters()).device
         outs = []
         with torch_threads(self.n_threads), torch.inference_mode():
@@ -508,34 +762,85 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
                     outs.append(logits)
         return torch.cat(outs).cpu().numpy()
 
-    def predict_proba(self, X, network="student"):
+    def predict_proba(self, X, network="student", *, sample_domain=None, allow_source=False):
         """Class probabilities of the student (or the teacher).
 
         Parameters
         ----------
         X : panel of shape (n_samples, channels, length)
         network : {"student", "teacher"}, default="student"
+        sample_domain : array-like of int, optional
+            skada's domain of each row; accepted for skada pipelines and scorers
+            (only its length is checked): the network predicts every row alike.
+        allow_source : bool, default=False
+            Accepted for skada; source rows are always allowed.
 
         Returns
         -------
         numpy.ndarray of shape (n_samples, n_classes)
         """
-        return self._forward(X, network, "proba")
+        proba = self._forward(X, network, "proba")
+        _check_sample_domain(sample_domain, proba.shape[0])
+        return proba
 
-    def predict(self, X, network="student"):
+    def predict(self, X, network="student", *, sample_domain=None, allow_source=False):
         """Predicted class labels of the student (or the teacher).
 
         Parameters
         ----------
         X : panel of shape (n_samples, channels, length)
         network : {"student", "teacher"}, default="student"
+        sample_domain : array-like of int, optional
+            Accepted for skada (see :meth:`predict_proba`).
+        allow_source : bool, default=False
+            Accepted for skada (see :meth:`predict_proba`).
 
         Returns
         -------
         numpy.ndarray of shape (n_samples,)
         """
         logits = self._forward(X, network, "logits")
+        _check_sample_domain(sample_domain, logits.shape[0])
         return self.classes_[logits.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None, *, sample_domain=None, allow_source=False):
+        """Mean accuracy of the student on the labelled rows of ``X``.
+
+        Rows labelled ``mask_label`` (unlabelled target rows of the stacked form)
+        are skipped, so a cross-validation over stacked source and target rows
+        scores the held-out labelled rows only.
+
+        Parameters
+        ----------
+        X : panel of shape (n_samples, channels, length)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+        sample_domain : array-like of int, optional
+            Accepted for skada (see :meth:`predict_proba`).
+        allow_source : bool, default=False
+            Accepted for skada (see :meth:`predict_proba`).
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        ValueError
+            If every row is labelled ``mask_label``.
+        """
+        from sklearn.metrics import accuracy_score
+
+        from .data import check_labels
+
+        y_pred = self.predict(X, sample_domain=sample_domain, allow_source=allow_source)
+        y = check_labels(y, y_pred.shape[0], "y")
+        labelled = ~_is_masked(y, self.mask_label)
+        if not labelled.any():
+            raise ValueError(f"every row of y carries the mask label {self.mask_label!r}: nothing to score")
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[labelled]
+        return float(accuracy_score(y[labelled], y_pred[labelled], sample_weight=sample_weight))
 
     def predict_features(self, X, network="student"):
         """Feature vectors (before the classification head) of the student or teacher.
@@ -550,3 +855,16 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         numpy.ndarray of shape (n_samples, n_features)
         """
         return self._forward(X, network, "features")
+
+    @property
+    def module_(self):
+        """The network ``predict`` uses (the student), under skorch's name.
+
+        skada's ``DeepEmbeddedValidation`` scorer checks ``module_.layer_name`` and
+        then reads features through :meth:`predict_features`; ``layer_name`` is
+        set to ``"encoder"`` (the part of the network before the classifier head).
+        """
+        net = self._network("student")
+        if getattr(net, "layer_name", None) is None:
+            net.layer_name = "encoder"
+        return net

@@ -2,42 +2,261 @@
 
 Every public entry point converts its panels here, once, to a fresh C-contiguous
 float32 numpy array of shape ``(n, channels, length)``; the caller's objects are
-never written to. Accepted: numpy 3D ``(n, channels, length)``, numpy 2D
-``(n, length)`` (univariate), torch tensors of either shape, and every sktime Panel
-mtype (``pd-multiindex``, ``nested_univ``, ``df-list``, ``numpyflat``, ...), detected
-and converted with :mod:`sktime.datatypes`.
+never written to (a copy is always made, read-only inputs are fine).
+
+Accepted panels
+---------------
+- numpy 3D ``(n, channels, length)``;
+- numpy 2D ``(n, length)``: ``n`` **univariate** series. This is also how sktime's
+  ``numpyflat`` mtype is read, and sktime reads it the same way (its ``numpyflat`` ->
+  ``numpy3D`` conversion gives one channel). A flattened multivariate panel
+  ``(n, channels * length)`` cannot be told apart from a long univariate one, so it
+  is never guessed: reshape it to ``(n, channels, length)`` first. A model fitted on
+  several channels refuses a 2D array with a channel-count error saying so, and
+  the estimator fitted on a 2D array expects 2D inputs of the same width (use the
+  3D form ``(n, 1, length)`` to predict on series of another length);
+- torch tensors of either shape (any device, ``requires_grad`` or not, bfloat16
+  included);
+- nested lists of numbers of either shape;
+- every sktime Panel mtype that :func:`sktime.datatypes.check_is_scitype` detects
+  (``pd-multiindex``, ``nested_univ``, ``df-list``, ``dask_panel`` / ``polars_panel``
+  when those packages are installed, ...), converted with
+  :func:`sktime.datatypes.convert_to`;
+- the two 2D-like pandas layouts sktime keeps for internal use: ``pd-wide`` (a
+  plain numeric DataFrame, rows = instances, columns = time points: univariate,
+  read exactly like a 2D numpy array) and ``pd-long`` (recognised by its four column
+  names, ``instances, timepoints, variable, value`` or
+  ``case_id, reading_id, dim_id, value``).
+
+Any real dtype comes in (float16/32/64, integers, bool); float32 is used inside.
+An object array whose entries are all numbers is read as numbers (scikit-learn's
+convention); any other object array is refused.
+
+Validation (each a ``TypeError`` or ``ValueError`` whose message starts with the
+argument's name): object arrays holding non-numbers, complex or other non-numeric
+dtypes; an unreadable
+container; a wrong number of dimensions; zero samples, channels or time steps; NaN
+or infinite values (or values beyond float32's range); series of unequal lengths;
+labels of the wrong shape, length or type (:func:`check_labels`); fewer than 2
+source classes (:func:`check_n_classes`); a channel count different from the
+reference (:func:`check_same_channels`); a series length the networks cannot take
+(:func:`check_network_input`, a dry run of the network).
+
+Series-length policy
+--------------------
+The CNNs end in a global average pool and the TCN reads its last time step, so the
+networks take any length they can run on. A panel whose length differs from the
+source length seen in ``fit`` (``X_tgt`` in ``fit``, ``X`` in ``predict``) is
+accepted with a :class:`LengthMismatchWarning` after a dry run of the network has
+confirmed it can take that length; otherwise a ``ValueError`` names the shortest
+length the network takes. Resample the series to one length to silence the
+warning: features pooled over windows of different duration are only comparable
+when the sampling rate is the same.
 """
 
 from __future__ import annotations
 
+import numbers
+import warnings
+
 import numpy as np
 
-__all__ = ["to_panel", "check_labels", "check_same_channels"]
+__all__ = [
+    "to_panel",
+    "check_labels",
+    "check_n_classes",
+    "check_same_channels",
+    "check_length",
+    "check_network_input",
+    "channel_stats",
+    "LengthMismatchWarning",
+]
+
+_LONG_COLUMNS = (("instances", "timepoints", "variable", "value"), ("case_id", "reading_id", "dim_id", "value"))
+
+
+class ComplexDataError(TypeError, ValueError):
+    """Complex-valued input: a ``TypeError`` that is also the ``ValueError`` scikit-learn expects.
+
+    Examples
+    --------
+    >>> issubclass(ComplexDataError, ValueError) and issubclass(ComplexDataError, TypeError)
+    True
+    """
+
+
+class LengthMismatchWarning(UserWarning):
+    """A panel's series length differs from the source length seen in ``fit``.
+
+    The networks pool over time, so this runs; it is a warning because features
+    pooled over windows of different duration are only comparable at one sampling
+    rate.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> issubclass(LengthMismatchWarning, UserWarning)
+    True
+    """
+
+
+# --------------------------------------------------------------------- readers
+def _is_torch(X):
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return False
+    return isinstance(X, torch.Tensor)
+
+
+def _from_torch(X):
+    import torch
+
+    X = X.detach().cpu()
+    if X.is_complex():
+        return X.resolve_conj().numpy()
+    if X.dtype.is_floating_point and X.dtype not in (torch.float16, torch.float32, torch.float64):
+        X = X.float()  # bfloat16 and float8 have no numpy dtype
+    return X.numpy()
+
+
+def _is_pandas_like(X):
+    import pandas as pd
+
+    if isinstance(X, (pd.DataFrame, pd.Series)):
+        return True
+    if isinstance(X, (list, tuple)) and len(X) > 0 and all(isinstance(x, pd.DataFrame) for x in X):
+        return True
+    # dask / polars / gluonts containers: leave them to sktime
+    module = type(X).__module__.split(".")[0]
+    return module in ("dask", "polars", "gluonts")
+
+
+def _wide_to_numpy(X, name):
+    import pandas as pd
+
+    bad = [c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:5])
+        raise TypeError(
+            f"{name}: a flat DataFrame is read as pd-wide (rows = instances, columns = time points, "
+            f"univariate) and must be numeric, but columns {shown} are not"
+        )
+    return X.to_numpy(dtype=np.float64, na_value=np.nan)[:, None, :]
+
+
+def _multiindex_to_numpy(X, name):
+    # Fallback for pd-multiindex panels whose instances have different time stamps
+    # (sktime's converter aligns on the time index and fails on those).
+    groups = [g.to_numpy() for _, g in X.groupby(level=0, sort=False)]
+    lengths = {g.shape[0] for g in groups}
+    if len(lengths) > 1:
+        raise ValueError(
+            f"{name}: its series have unequal lengths {sorted(lengths)[:5]}; resample or pad them to one length"
+        )
+    return np.stack([g.T for g in groups])
 
 
 def _from_sktime(X, name):
-    from sktime.datatypes import check_is_scitype, convert_to
+    import pandas as pd
+    from sktime.datatypes import check_is_scitype, convert, convert_to
 
+    if isinstance(X, pd.Series):
+        raise TypeError(
+            f"{name} is a pandas Series, i.e. one series, not a panel; pass a DataFrame (pd-wide, "
+            "pd-multiindex, nested_univ) or an array of shape (n, length) / (n, channels, length)"
+        )
+    if isinstance(X, tuple):  # a tuple of DataFrames: sktime's df-list is a list
+        X = list(X)
+    if isinstance(X, pd.DataFrame) and not isinstance(X.index, pd.MultiIndex):
+        cols = tuple(str(c) for c in X.columns)
+        if cols in _LONG_COLUMNS:
+            X = convert(X, from_type="pd-long", to_type="pd-multiindex")
+        elif not any(dtype == object for dtype in X.dtypes):  # nested_univ holds Series in object columns
+            return _wide_to_numpy(X, name), "pd-wide"
     valid, msg, meta = check_is_scitype(X, scitype="Panel", return_metadata=True)
     if not valid:
+        detail = "; ".join(f"{k}: {v}" for k, v in msg.items()) if isinstance(msg, dict) else str(msg)
         raise TypeError(
             f"{name}: could not read it as a time-series panel (numpy 2D/3D, torch tensor or an "
-            f"sktime Panel mtype such as pd-multiindex, nested_univ or df-list): {msg}"
+            f"sktime Panel mtype such as pd-multiindex, nested_univ or df-list): {detail}"
         )
+    mtype = meta.get("mtype", "?")
+    if meta.get("is_empty", False) or meta.get("n_instances", 1) == 0:
+        return np.zeros((0, max(int(meta.get("n_features", 1) or 1), 1), 1)), mtype
     if not meta.get("is_equal_length", True):
         raise ValueError(f"{name}: its series have unequal lengths; resample or pad them to one length")
     if meta.get("has_nans", False):
         raise ValueError(f"{name} contains NaN values")
-    return convert_to(X, to_type="numpy3D")
+    try:
+        out = convert_to(X, to_type="numpy3D")
+    except Exception:
+        if mtype != "pd-multiindex":
+            raise
+        out = _multiindex_to_numpy(X, name)
+    return out, mtype
 
 
+def _from_sequence(X, name):
+    try:
+        return np.asarray(X)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        lengths = _ragged_lengths(X)
+        if lengths is not None:
+            raise ValueError(
+                f"{name}: its series have unequal lengths (e.g. {sorted(lengths)[:5]}); resample or pad them "
+                "to one length"
+            ) from None
+        raise ValueError(f"{name}: could not read it as an array: {exc}") from None
+
+
+def _ragged_lengths(X):
+    lengths = set()
+
+    def walk(x, depth):
+        if depth > 3:
+            return
+        if isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.ndim >= 1):
+            if len(x) and not isinstance(x[0], (list, tuple, np.ndarray)):
+                lengths.add(len(x))
+            for item in x:
+                walk(item, depth + 1)
+
+    try:
+        walk(X, 0)
+    except TypeError:
+        return None
+    return lengths if len(lengths) > 1 else None
+
+
+def _read(X, name):
+    """Any accepted panel -> (numpy array, format name); no validation of contents yet."""
+    if isinstance(X, np.ndarray):
+        return X, f"numpy{X.ndim}D"
+    if _is_torch(X):
+        return _from_torch(X), "torch"
+    if _is_pandas_like(X):
+        return _from_sktime(X, name)
+    if X is None:
+        raise TypeError(f"{name} is None; pass a panel of shape (n, length) or (n, channels, length)")
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name}: sparse input is not supported; pass a dense array (X.toarray())")
+    if isinstance(X, (str, bytes, dict)):
+        raise TypeError(f"{name}: a {type(X).__name__} is not a time-series panel")
+    return _from_sequence(X, name), "sequence"
+
+
+# ------------------------------------------------------------------ validation
 def to_panel(X, name="X", allow_empty=False):
     """Validate a panel and return it as a new float32 array ``(n, channels, length)``.
+
+    See the module documentation for the accepted formats and the rules.
 
     Parameters
     ----------
     X : array-like, torch.Tensor or sktime Panel
-        The input panel.
+        The input panel. A 2D input ``(n, length)`` is read as ``n`` univariate
+        series (this covers sktime's ``numpyflat`` and ``pd-wide``).
     name : str, default="X"
         Name of the argument, used in error messages.
     allow_empty : bool, default=False
@@ -60,51 +279,55 @@ def to_panel(X, name="X", allow_empty=False):
     >>> import numpy as np
     >>> to_panel(np.zeros((4, 100))).shape
     (4, 1, 100)
+    >>> to_panel(np.ones((2, 3, 8), dtype=np.float64)).dtype
+    dtype('float32')
+    >>> import pandas as pd
+    >>> from sktime.datatypes import convert_to
+    >>> nested = convert_to(np.ones((2, 3, 8)), to_type="nested_univ")
+    >>> to_panel(nested).shape
+    (2, 3, 8)
+    >>> to_panel(np.array([[1.0, np.nan]]), name="X_tgt")
+    Traceback (most recent call last):
+    ...
+    ValueError: X_tgt contains NaN values
     """
-    try:
-        import torch
-
-        if isinstance(X, torch.Tensor):
-            X = X.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
-    if not isinstance(X, np.ndarray):
+    X, _ = _read(X, name)
+    if X.dtype == object:  # numbers stored as Python objects are read as numbers, as scikit-learn does
         try:
-            import pandas as pd
-
-            is_pandas = isinstance(X, (pd.DataFrame, pd.Series)) or (
-                isinstance(X, list) and len(X) > 0 and all(isinstance(x, pd.DataFrame) for x in X)
-            )
-        except ImportError:  # pragma: no cover
-            is_pandas = False
-        if is_pandas:
-            X = _from_sktime(X, name)
-        else:
-            try:
-                X = np.asarray(X)
-            except Exception as exc:  # ragged lists and the like
-                raise ValueError(f"{name}: could not read it as an array: {exc}") from None
-    if X.dtype == object:
-        raise TypeError(f"{name} has dtype object; pass numeric (float) data")
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} has dtype object and not all entries are numbers ({exc}); "
+                            "pass numeric (float) data") from None
     if np.iscomplexobj(X):
-        raise TypeError(f"{name} has a complex dtype ({X.dtype}); pass real-valued data")
+        raise ComplexDataError(f"{name} has a complex dtype ({X.dtype}); pass real-valued data "
+                               "(Complex data not supported)")
     if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise TypeError(f"{name} has non-numeric dtype {X.dtype}")
+        raise TypeError(f"{name} has non-numeric dtype {X.dtype}; pass numeric (float) data")
+    if X.ndim == 1 and X.shape[0] == 0:
+        X = X.reshape(0, 1, 0)
     if X.ndim == 2:
         X = X[:, None, :]
     elif X.ndim != 3:
+        hint = ("; Reshape your data: for a single series use X[None, :] (univariate) or X[None] (multivariate)"
+                if X.ndim == 1 else "")
         raise ValueError(
             f"{name} must be 2D (n_samples, length) or 3D (n_samples, channels, length); got {X.ndim}D "
-            f"with shape {X.shape}"
+            f"with shape {X.shape}{hint}"
         )
-    if X.shape[0] == 0 and not allow_empty:
-        raise ValueError(f"{name} is empty (0 samples)")
+    if X.shape[0] == 0:
+        if not allow_empty:
+            raise ValueError(f"{name} is empty (0 samples)")
+        return np.zeros(X.shape, dtype=np.float32)
     if X.shape[1] == 0 or X.shape[2] == 0:
-        raise ValueError(f"{name} has shape {X.shape}: it needs at least one channel and one time step")
-    out = np.array(X, dtype=np.float32, order="C", copy=True)
+        raise ValueError(f"{name} has shape {X.shape}: it needs at least one channel and one time step "
+                         f"(0 feature(s) (shape={(X.shape[0], X.shape[1] * X.shape[2])}) while a minimum of 1 "
+                         "is required)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.array(X, dtype=np.float32, order="C", copy=True)
     if not np.isfinite(out).all():
-        kind = "NaN" if np.isnan(out).any() else "infinite"
-        raise ValueError(f"{name} contains {kind} values (or values too large for float32)")
+        if np.isnan(out).any():
+            raise ValueError(f"{name} contains NaN values")
+        raise ValueError(f"{name} contains infinite values (or values too large for float32)")
     return out
 
 
@@ -114,7 +337,8 @@ def check_labels(y, n_samples, name="y"):
     Parameters
     ----------
     y : array-like of shape (n_samples,)
-        Labels of any sklearn-acceptable type (ints, strings, pandas Series).
+        Labels of any sklearn-acceptable type (ints, strings, bools, pandas
+        Series or Categorical, torch tensors); a column vector is raveled.
     n_samples : int
         Number of rows of the matching panel.
     name : str, default="y"
@@ -124,31 +348,101 @@ def check_labels(y, n_samples, name="y"):
     numpy.ndarray
         A fresh 1D copy of the labels.
 
+    Raises
+    ------
+    ValueError
+        ``y`` missing, not 1D, of another length than ``X``, containing NaN, or
+        continuous / multi-output.
+    TypeError
+        Labels mixing types that cannot be sorted (e.g. strings and numbers).
+
     Examples
     --------
     >>> check_labels(["a", "b"], 2)
     array(['a', 'b'], dtype='<U1')
+    >>> check_labels([0, 1, 1], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: y has 3 labels but X has 2 samples
     """
     from sklearn.utils.multiclass import check_classification_targets
 
     if y is None:
-        raise ValueError(f"{name} is required: the labels of the source samples")
+        raise ValueError(f"{name} is required: the labels of the source samples (this estimator requires y "
+                         f"to be passed, but the target y is None)")
+    if _is_torch(y):
+        y = _from_torch(y)
     try:
-        import torch
+        import pandas as pd
 
-        if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
+        if isinstance(y, (pd.Series, pd.DataFrame, pd.Categorical, pd.Index)):
+            y = y.to_numpy()
     except ImportError:  # pragma: no cover
         pass
-    y = np.array(y, copy=True)
+    try:
+        y = np.array(y, copy=True)
+    except ValueError as exc:
+        raise ValueError(f"{name}: could not read the labels as a 1D array: {exc}") from None
     if y.ndim == 2 and y.shape[1] == 1:
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of "
+                      f"{name} to (n_samples,), for example using ravel().", DataConversionWarning, stacklevel=3)
         y = y.ravel()
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1D (n_samples,), got shape {y.shape}")
     if y.shape[0] != n_samples:
-        raise ValueError(f"{name} has {y.shape[0]} labels but X has {n_samples} samples")
-    check_classification_targets(y)
+        X_name = "X_tgt" if name.endswith("_tgt") else "X"
+        raise ValueError(f"{name} has {y.shape[0]} labels but {X_name} has {n_samples} samples")
+    if np.iscomplexobj(y):
+        raise TypeError(f"{name} has a complex dtype ({y.dtype}); class labels must be ints, strings or bools")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"{name} contains NaN labels")
+    if y.dtype == object:
+        if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in y):
+            raise ValueError(f"{name} contains missing labels (None or NaN)")
+        try:
+            np.unique(y)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in y})
+            raise TypeError(f"{name} mixes label types {kinds}; use one type (all strings or all numbers)") from None
+    try:
+        check_classification_targets(y)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
     return y
+
+
+def check_n_classes(y, name="y", minimum=2):
+    """Raise unless the (source) labels hold at least ``minimum`` classes.
+
+    Parameters
+    ----------
+    y : numpy.ndarray of shape (n_samples,)
+        Source labels, already checked by :func:`check_labels`.
+    name : str, default="y"
+    minimum : int, default=2
+
+    Returns
+    -------
+    numpy.ndarray
+        The sorted classes.
+
+    Examples
+    --------
+    >>> check_n_classes(["a", "b", "a"])
+    array(['a', 'b'], dtype='<U1')
+    >>> check_n_classes([1, 1])
+    Traceback (most recent call last):
+    ...
+    ValueError: y: the source must hold at least 2 classes, got 1 class: array([1])
+    """
+    classes = np.unique(np.asarray(y))
+    if len(classes) < minimum:
+        unit = "class" if len(classes) == 1 else "classes"
+        raise ValueError(f"{name}: the source must hold at least {minimum} classes, got {len(classes)} {unit}: "
+                         f"{classes!r}")
+    return classes
 
 
 def check_same_channels(X, n_channels, name, reference="the training data"):
@@ -164,10 +458,198 @@ def check_same_channels(X, n_channels, name, reference="the training data"):
     reference : str
         What the expected count comes from, for the message.
 
+    Raises
+    ------
+    ValueError
+        With a reshaping hint when a univariate (2D) panel meets a multichannel model.
+
     Examples
     --------
     >>> import numpy as np
     >>> check_same_channels(np.zeros((1, 3, 8)), 3, "X")
+    >>> check_same_channels(np.zeros((1, 2, 8)), 3, "X", "the data seen in fit")
+    Traceback (most recent call last):
+    ...
+    ValueError: X has 2 channels but the data seen in fit has 3
     """
     if X.shape[1] != n_channels:
-        raise ValueError(f"{name} has {X.shape[1]} channels but {reference} has {n_channels}")
+        hint = ""
+        if X.shape[1] == 1 and n_channels > 1:
+            hint = (
+                "; a 2D array (n, length) is read as univariate: pass a flattened multivariate panel "
+                "as X.reshape(n, channels, length)"
+            )
+        raise ValueError(f"{name} has {X.shape[1]} channels but {reference} has {n_channels}{hint}")
+
+
+def _runs(module, n_channels, length, device):
+    import torch
+
+    with torch.no_grad():
+        module(torch.zeros(2, n_channels, length, device=device))
+
+
+def _min_length(module, n_channels, device, start, limit):
+    """Shortest length in (start, limit] on which ``module`` runs, assuming monotonicity; None if none."""
+
+    def ok(n):
+        try:
+            _runs(module, n_channels, n, device)
+            return True
+        except Exception:  # noqa: BLE001 - any failure of the dry run means "does not run"
+            return False
+
+    hi = max(start * 2, 2)
+    while hi <= limit and not ok(hi):
+        hi *= 2
+    if hi > limit:
+        return None
+    lo = start  # known to fail
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def check_network_input(module, n_channels, lengths, network="network"):
+    """Dry-run a network on each series length it will see; raise a clear error if it cannot run.
+
+    The module runs in eval mode without gradients on zeros of shape
+    ``(2, n_channels, length)``. If that fails, the shortest length it takes is
+    searched (doubling, then bisection, up to 65536 steps) and named in the message.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A ``(logits, features)`` network.
+    n_channels : int
+    lengths : int or dict of {str: int}
+        The length to check, or argument name -> length.
+    network : str, default="network"
+        Name of the network for the message (``"teacher"``, ``"student"``).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, its length and the shortest length the network takes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Conv1d(1, 1, kernel_size=9)  # no padding: needs 9 steps
+    >>> check_network_input(net, 1, {"X": 16}, "teacher")
+    >>> check_network_input(net, 1, {"X": 4}, "teacher")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X has series of length 4, too short for the teacher network: it needs at least 9 time steps; ...
+    """
+    if isinstance(lengths, numbers.Integral):
+        lengths = {"X": int(lengths)}
+    params = next(iter(module.parameters()), None)
+    device = params.device if params is not None else "cpu"
+    was_training = module.training
+    module.eval()
+    try:
+        by_length = {}
+        for arg, length in lengths.items():
+            by_length.setdefault(int(length), []).append(arg)
+        for length, args in by_length.items():
+            arg = " and ".join(args)
+            try:
+                _runs(module, n_channels, length, device)
+                continue
+            except Exception as exc:  # noqa: BLE001
+                error = exc
+            shortest = _min_length(module, n_channels, device, length, 65536)
+            if shortest is None:
+                raise ValueError(
+                    f"{arg}: the {network} network cannot take input of shape (batch, {n_channels}, {length}) "
+                    f"(a dry run failed: {type(error).__name__}: {error})"
+                ) from error
+            raise ValueError(
+                f"{arg} {'have' if len(args) > 1 else 'has'} series of length {length}, too short for the "
+                f"{network} network: it needs at least "
+                f"{shortest} time steps; resample or pad the series (or use a smaller kernel_size / stride)"
+            ) from error
+    finally:
+        module.train(was_training)
+
+
+def check_length(X, reference_length, module=None, name="X", network="network",
+                 reference="the source data seen in fit", stacklevel=3):
+    """Apply the series-length policy to a panel (see the module documentation).
+
+    Equal lengths pass silently. A different length is dry-run through ``module``
+    (when given), then accepted with a :class:`LengthMismatchWarning`.
+
+    Parameters
+    ----------
+    X : numpy.ndarray of shape (n, channels, length)
+    reference_length : int
+        Length of the source series seen in ``fit``.
+    module : torch.nn.Module, optional
+        Network that will process ``X``.
+    name : str, default="X"
+    network : str, default="network"
+    reference : str
+        What the reference length comes from, for the message.
+    stacklevel : int, default=3
+
+    Examples
+    --------
+    >>> import warnings, numpy as np
+    >>> check_length(np.zeros((2, 1, 8)), 8)
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     check_length(np.zeros((2, 1, 6)), 8)
+    >>> w[0].category.__name__
+    'LengthMismatchWarning'
+    """
+    length = int(X.shape[2])
+    if length == int(reference_length):
+        return
+    if module is not None:
+        check_network_input(module, X.shape[1], {name: length}, network)
+    warnings.warn(
+        f"{name} has series of length {length} but {reference} has length {reference_length}: accepted "
+        "because the networks pool over time, but resample to one length unless the sampling rates "
+        "really are the same",
+        LengthMismatchWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def channel_stats(*panels, eps=1e-6):
+    """Per-channel mean and standard deviation over all samples and time steps of the panels.
+
+    Panels may differ in length (not in channel count).
+
+    Parameters
+    ----------
+    *panels : numpy.ndarray of shape (n_i, channels, length_i), float32
+    eps : float, default=1e-6
+        Floor of the standard deviation.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray of shape (channels,), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean, std = channel_stats(np.zeros((2, 2, 4)), np.ones((2, 2, 6)))
+    >>> mean.dtype, std.dtype
+    (dtype('float32'), dtype('float32'))
+    >>> bool(np.allclose(mean, 0.6))
+    True
+    """
+    if len({p.shape[2] for p in panels}) == 1:
+        both = np.concatenate(panels)
+        mean, std = both.mean(axis=(0, 2)), both.std(axis=(0, 2))
+    else:
+        flat = np.concatenate([p.transpose(1, 0, 2).reshape(p.shape[1], -1) for p in panels], axis=1)
+        mean, std = flat.mean(axis=1), flat.std(axis=1)
+    return mean.astype(np.float32), np.maximum(std, eps).astype(np.float32)

@@ -8,6 +8,11 @@ One function, :func:`split_domains`, reads the three conventions in a fixed orde
 3. rows of ``y`` equal to ``mask_label`` are unlabelled target (the semi-supervised
    convention of scikit-learn and skada);
 4. otherwise there is no target: source-only mode (the source doubles as target).
+
+``X_tgt`` and ``sample_domain`` together are refused (ambiguous). Source and target
+may come in different formats (see :mod:`skrcd.data`); their channel counts must
+match, and a target length different from the source's is accepted with a
+:class:`~skrcd.data.LengthMismatchWarning` (the networks pool over time).
 """
 
 from __future__ import annotations
@@ -17,13 +22,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import check_labels, to_panel
+from .data import LengthMismatchWarning, check_labels, check_length, check_n_classes, check_same_channels, to_panel
 
-__all__ = ["DomainSplit", "split_domains", "NoTargetWarning"]
+__all__ = ["DomainSplit", "split_domains", "NoTargetWarning", "XTgtTrapWarning", "LengthMismatchWarning"]
 
 
 class NoTargetWarning(UserWarning):
     """Raised (as a warning) when ``fit`` gets no target domain and runs source-only."""
+
+
+class XTgtTrapWarning(UserWarning):
+    """``fit`` got ``X_tgt`` where scikit-learn changed it on the way (see ``docs/ecosystem.md``).
+
+    Inside cross-validation a fit parameter as long as ``X`` is sliced to the
+    training fold, and a :class:`~sklearn.pipeline.Pipeline` never transforms fit
+    parameters. The stacked form (target rows in ``X`` labelled ``mask_label``)
+    avoids both.
+    """
 
 
 @dataclass
@@ -72,6 +87,23 @@ def split_domains(X, y, X_tgt=None, sample_domain=None, mask_label=-1):
     -------
     DomainSplit
 
+    Raises
+    ------
+    ValueError
+        Invalid panels or labels (see :func:`skrcd.data.to_panel` and
+        :func:`skrcd.data.check_labels`), channel counts differing between ``X``
+        and ``X_tgt``, fewer than 2 source classes, no source row, or
+        ``X_tgt`` and ``sample_domain`` both given.
+    TypeError
+        Non-numeric panels, or a non-integer ``sample_domain``.
+
+    Warns
+    -----
+    LengthMismatchWarning
+        ``X_tgt``'s series length differs from the source's.
+    NoTargetWarning
+        No target domain: source-only mode.
+
     Examples
     --------
     >>> import numpy as np
@@ -80,33 +112,51 @@ def split_domains(X, y, X_tgt=None, sample_domain=None, mask_label=-1):
     >>> split.mode, split.X_src.shape[0], split.X_tgt.shape[0]
     ('masked', 2, 2)
     """
+    split = _split(X, y, X_tgt, sample_domain, mask_label)
+    try:
+        check_n_classes(split.y_src, "y")
+    except ValueError as exc:
+        if split.mode != "masked":
+            raise
+        raise ValueError(f"{exc}; the rows labelled mask_label={mask_label!r} were read as unlabelled target: "
+                         f"if {mask_label!r} is a real class, pass mask_label=None (or another value)") from None
+    return split
+
+
+def _split(X, y, X_tgt, sample_domain, mask_label):
+    if X_tgt is not None and sample_domain is not None:
+        raise ValueError(
+            "pass either X_tgt (a separate target panel) or sample_domain (target rows stacked in X), not both"
+        )
     Xa = to_panel(X, "X")
     ya = check_labels(y, Xa.shape[0], "y")
     if X_tgt is not None:
         Xt = to_panel(X_tgt, "X_tgt")
-        if Xt.shape[1] != Xa.shape[1]:
-            raise ValueError(f"X_tgt has {Xt.shape[1]} channels but X (source) has {Xa.shape[1]}")
+        check_same_channels(Xt, Xa.shape[1], "X_tgt", "X (source)")
         masked = _is_masked(ya, mask_label)
         if masked.any():
             raise ValueError(
                 f"y contains the mask label {mask_label!r} although X_tgt is given; with X_tgt, X and y "
                 "must be the labelled source only"
             )
+        check_length(Xt, Xa.shape[2], name="X_tgt", reference="X (source)", stacklevel=5)
         return DomainSplit(Xa, ya, Xt, "X_tgt")
     if sample_domain is not None:
-        sd = np.asarray(sample_domain)
+        sd = np.asarray(sample_domain.detach().cpu() if hasattr(sample_domain, "detach") else sample_domain)
         if sd.ndim != 1 or sd.shape[0] != Xa.shape[0]:
-            raise ValueError(f"sample_domain must be 1D with one entry per row of X ({Xa.shape[0]}), got shape {sd.shape}")
+            raise ValueError(
+                f"sample_domain must be 1D with one entry per row of X ({Xa.shape[0]}), got shape {sd.shape}"
+            )
         if sd.dtype.kind not in "iu":
             raise TypeError(f"sample_domain must hold integers (>= 0 source, < 0 target), got dtype {sd.dtype}")
         src = sd >= 0
         if not src.any():
             raise ValueError("sample_domain marks no source row (>= 0)")
-        if src.all():
-            return _source_only(Xa, ya)
         y_src = ya[src]
         if _is_masked(y_src, mask_label).any():
             raise ValueError(f"a source row (sample_domain >= 0) carries the mask label {mask_label!r}")
+        if src.all():
+            return _source_only(Xa, ya)
         return DomainSplit(Xa[src], y_src, Xa[~src], "sample_domain")
     masked = _is_masked(ya, mask_label)
     if masked.any():
@@ -121,6 +171,6 @@ def _source_only(Xa, ya):
         "fit got no target domain (no X_tgt, no sample_domain < 0, no masked labels): training in "
         "source-only mode, the source doubling as the target",
         NoTargetWarning,
-        stacklevel=3,
+        stacklevel=5,
     )
     return DomainSplit(Xa, ya, Xa.copy(), "source_only")

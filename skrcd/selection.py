@@ -44,6 +44,13 @@ class SelectionStrategy:
         """Learn from one episode; return a dict of detached tensors to log."""
         return {}
 
+    def state_dict(self):
+        """Learned state between epochs, for checkpoints (plain tensors and values)."""
+        return {}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+
 
 class SelectAll(SelectionStrategy):
     """Distil every target sample (the paper's "full samples" ablation).
@@ -139,6 +146,30 @@ class ReinforcedSelection(SelectionStrategy):
 
     def select(self, state, episode):
         return self.selector.act(state)
+
+    def state_dict(self):
+        """The selector's networks and noise, its replay memory and its optimiser."""
+        sel = self.selector
+        if sel is None:
+            return {}
+        return {
+            "selector": sel.state_dict(),
+            "memory": None if sel.memory is None else sel.memory.state_dict(),
+            "optimizer": None if sel.optimizer is None else sel.optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state):
+        if not state:
+            return
+        sel = self.selector
+        self._pending = None  # epochs end with the last episode: nothing pending
+        sel.load_state_dict(state["selector"])
+        if state["memory"] is not None or state["optimizer"] is not None:
+            sel._lazy_init()
+        if state["memory"] is not None:
+            sel.memory.load_state_dict(state["memory"])
+        if state["optimizer"] is not None:
+            sel.optimizer.load_state_dict(state["optimizer"])
 
     def observe(self, state, action, student_probs, teacher_probs, episode, last):
         reward = selection_reward(action, student_probs, teacher_probs, self.alpha1, self.alpha2)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .interrupt import TrainingInterrupted, interrupt_is_forced, note_interrupt, raise_if_requested, snapshot_state
 from .losses import dann_coefficient, distillation_loss, domain_adversarial_loss
 
 __all__ = [
@@ -68,6 +69,28 @@ class TrainingStage:
     def train_step(self, src_idx, tgt_idx, progress):
         """One optimisation step on the given rows; return a dict of detached tensors to log."""
         raise NotImplementedError
+
+    def state_dict(self):
+        """Training state between epochs: weights of :meth:`modules` and the ``optimizer``'s state.
+
+        Used by checkpoints and by the loop's roll-back on Ctrl-C; stages holding
+        more state extend it.
+        """
+        state = {"modules": [m.state_dict() for m in self.modules()]}
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None:
+            state["optimizer"] = optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+        modules = self.modules()
+        if len(modules) != len(state["modules"]):
+            raise ValueError(f"stage {self.name!r} has {len(modules)} modules, the state {len(state['modules'])}")
+        for m, sd in zip(modules, state["modules"]):
+            m.load_state_dict(sd)
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
 
 
 def _adam(params, lr, betas, weight_decay):
@@ -228,6 +251,15 @@ class TeacherOutputs:
         _, self.src_features = self._eval_forward(self.data.X_src)
         self.tgt_mc = self.mc_probs(self.data.X_tgt) if (self.need_mc and self.refresh in ("fit", "epoch")) else None
 
+    def state_dict(self):
+        """The cached MC statistics (drawn with dropout noise, so not recomputable)."""
+        return {"tgt_mc": self.tgt_mc}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+        mc = state["tgt_mc"]
+        self.tgt_mc = None if mc is None else mc.to(self.tgt_logits.device)
+
     def on_epoch_begin(self, epoch):
         """Refresh the MC statistics each epoch when ``refresh="epoch"``."""
         if self.refresh == "epoch" and epoch > 0 and self.need_mc:
@@ -300,6 +332,18 @@ class DistillationStage(TrainingStage):
         self.teacher_outputs.on_epoch_begin(epoch)
         self.strategy.on_epoch_begin(epoch)
 
+    def state_dict(self):
+        state = super().state_dict()
+        state["strategy"] = self.strategy.state_dict() if hasattr(self.strategy, "state_dict") else {}
+        state["teacher_outputs"] = self.teacher_outputs.state_dict()
+        return state
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        if state.get("strategy") and hasattr(self.strategy, "load_state_dict"):
+            self.strategy.load_state_dict(state["strategy"])
+        self.teacher_outputs.load_state_dict(state["teacher_outputs"])
+
     def train_step(self, src_idx, tgt_idx, progress):
         x_t = self.data.X_tgt[tgt_idx]
         t_logits, src_feats, mc = self.teacher_outputs.batch(src_idx, tgt_idx)
@@ -357,7 +401,7 @@ def _batches(n, batch_size, n_steps, generator, device):
     return perm[: n_steps * b].view(n_steps, b).to(device)
 
 
-def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(), net=None):
+def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(), net=None, start_epoch=0):
     """Train one stage for ``n_epochs`` epochs; the single loop every method uses.
 
     Each epoch pairs ``max(1, min(n_src, n_tgt) // batch_size)`` shuffled source and
@@ -379,11 +423,22 @@ def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(
         Their ``on_epoch_end(net, stage=..., ...)`` is called after each epoch.
     net : object, optional
         Passed to the callbacks as ``net`` (the estimator).
+    start_epoch : int, default=0
+        Epochs already done (resuming from a checkpoint): epochs ``start_epoch + 1``
+        to ``n_epochs`` run, on the same schedule as in one uninterrupted run.
 
     Raises
     ------
     FloatingPointError
         If a logged loss becomes NaN or infinite (naming the stage and epoch).
+    skrcd.interrupt.TrainingInterrupted
+        On Ctrl-C (a :class:`KeyboardInterrupt` in a step or a callback, or a
+        first Ctrl-C deferred by :func:`skrcd.interrupt.deferred_sigint` to the
+        end of the step): the stage's state (:meth:`TrainingStage.state_dict`)
+        is rolled back to the last completed epoch, ``history`` keeps only
+        complete rows, the callbacks' ``on_train_end`` run, then this
+        :class:`KeyboardInterrupt` subclass is raised. A second Ctrl-C propagates
+        as a plain :class:`KeyboardInterrupt`.
     """
     n_src, n_tgt = data.X_src.shape[0], data.X_tgt.shape[0]
     device = data.X_src.device
@@ -391,32 +446,48 @@ def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(
     n_steps = max(1, min(n_src // b_src, n_tgt // b_tgt))
     for cb in callbacks:
         cb.on_train_begin(net, stage=stage.name, n_epochs=n_epochs)
-    for epoch in range(n_epochs):
-        t0 = time.perf_counter()
-        stage.on_epoch_begin(epoch, n_epochs)
-        src_b = _batches(n_src, batch_size, n_steps, generator, device)
-        tgt_b = _batches(n_tgt, batch_size, n_steps, generator, device)
-        sums = {}
-        for step in range(n_steps):
-            progress = (epoch * n_steps + step) / (n_epochs * n_steps)
-            for k, v in stage.train_step(src_b[step], tgt_b[step], progress).items():
-                sums[k] = sums.get(k, 0) + v
-        history.new_epoch()
-        history.record("stage", stage.name)
-        history.record("epoch", epoch + 1)
-        for k, v in sums.items():
-            if k.startswith("_n_"):
-                continue
-            count = sums.get("_n_" + k, n_steps)
-            value = float(v) / float(count)  # the one device sync of the epoch
-            if k.startswith("loss") and not math.isfinite(value):
-                raise FloatingPointError(
-                    f"{k} became {value} in stage {stage.name!r} at epoch {epoch + 1}/{n_epochs}; "
-                    "check the input scale, or lower the learning rate"
-                )
-            history.record(k, value)
-        history.record("dur", time.perf_counter() - t0)
+    done, n_rows = start_epoch, len(history)
+    last_done = snapshot_state(stage)  # what a Ctrl-C rolls back to
+    try:
+        for epoch in range(start_epoch, n_epochs):
+            t0 = time.perf_counter()
+            stage.on_epoch_begin(epoch, n_epochs)
+            src_b = _batches(n_src, batch_size, n_steps, generator, device)
+            tgt_b = _batches(n_tgt, batch_size, n_steps, generator, device)
+            sums = {}
+            for step in range(n_steps):
+                progress = (epoch * n_steps + step) / (n_epochs * n_steps)
+                for k, v in stage.train_step(src_b[step], tgt_b[step], progress).items():
+                    sums[k] = sums.get(k, 0) + v
+                raise_if_requested()
+            history.new_epoch()
+            history.record("stage", stage.name)
+            history.record("epoch", epoch + 1)
+            for k, v in sums.items():
+                if k.startswith("_n_"):
+                    continue
+                count = sums.get("_n_" + k, n_steps)
+                value = float(v) / float(count)  # the one device sync of the epoch
+                if k.startswith("loss") and not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"{k} became {value} in stage {stage.name!r} at epoch {epoch + 1}/{n_epochs}; "
+                        "check the input scale, or lower the learning rate"
+                    )
+                history.record(k, value)
+            history.record("dur", time.perf_counter() - t0)
+            last_done = snapshot_state(stage)
+            done, n_rows = epoch + 1, len(history)
+            for cb in callbacks:
+                cb.on_epoch_end(net, stage=stage.name, epoch=epoch + 1, n_epochs=n_epochs)
+    except KeyboardInterrupt:
+        if interrupt_is_forced():  # a second Ctrl-C: stop now
+            raise
+        note_interrupt()
+        if last_done is not None:
+            stage.load_state_dict(last_done)
+        del history[n_rows:]
         for cb in callbacks:
-            cb.on_epoch_end(net, stage=stage.name, epoch=epoch + 1, n_epochs=n_epochs)
+            cb.on_train_end(net, stage=stage.name)
+        raise TrainingInterrupted(stage.name, done, n_epochs) from None
     for cb in callbacks:
         cb.on_train_end(net, stage=stage.name)

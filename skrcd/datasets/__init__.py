@@ -1,6 +1,42 @@
-"""Real data sets and the paper's cross-domain scenarios."""
+"""Real data sets, the paper's cross-domain scenarios, and synthetic domain shift.
 
+Loaders read validated ``.npz`` files from a data home
+(:func:`get_data_home`: argument, ``SKRCD_DATA_HOME``, per-user cache); the
+``fetch_*`` functions build those files from the original public archives.
+"""
+
+from ._base import Scenario, UnverifiedDownloadWarning, get_data_home
+from ._cwru import CWRU_CLASSES, CWRU_FILES, CWRU_RPM, CWRU_SCENARIOS, fetch_cwru, load_cwru, parse_cwru
+from ._scenarios import load_scenario
 from ._synthetic import make_domain_shift
-from ._uci_har import PAPER_SCENARIOS, load_scenario, load_uci_har
+from ._uci_har import (
+    BUNDLED_SUBJECTS,
+    PAPER_SCENARIOS,
+    UCI_HAR_CLASSES,
+    UCI_HAR_SIGNALS,
+    fetch_uci_har,
+    load_uci_har,
+    parse_uci_har,
+)
 
-__all__ = ["make_domain_shift", "load_uci_har", "load_scenario", "PAPER_SCENARIOS"]
+__all__ = [
+    "make_domain_shift",
+    "load_uci_har",
+    "load_cwru",
+    "load_scenario",
+    "fetch_uci_har",
+    "fetch_cwru",
+    "parse_uci_har",
+    "parse_cwru",
+    "get_data_home",
+    "Scenario",
+    "UnverifiedDownloadWarning",
+    "PAPER_SCENARIOS",
+    "BUNDLED_SUBJECTS",
+    "UCI_HAR_CLASSES",
+    "UCI_HAR_SIGNALS",
+    "CWRU_CLASSES",
+    "CWRU_FILES",
+    "CWRU_RPM",
+    "CWRU_SCENARIOS",
+]

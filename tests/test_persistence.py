@@ -1,0 +1,252 @@
+"""Pickle, save/load in the safe format, and what corrupt or hostile files do."""
+
+import io
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import FAST
+from skrcd import RCDKDClassifier
+from skrcd.baselines import SourceOnlyClassifier
+from skrcd.datasets import make_domain_shift
+from skrcd.persistence import FORMAT_VERSION, ModelFileError, load, read_metadata
+
+TINY = dict(FAST, teacher_channels=(8, 16, 16), mc_passes=3, n_episodes=2, selector_hidden=16, learning_starts=10)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_domain_shift(n_source=40, n_target=36, n_classes=3, length=32, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X_src, y_src, X_tgt, _ = data
+    names = np.array(["walk", "sit", "lie"])[y_src]
+    return RCDKDClassifier(**TINY, random_state=0).fit(X_src, names, X_tgt)
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    return fitted.save(tmp_path_factory.mktemp("model") / "model.skrcd")
+
+
+def _rewrite(src, dst, meta=None, tensors=None):
+    """Copy a skrcd archive, replacing its metadata and/or its tensor payload."""
+    with zipfile.ZipFile(src) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    if meta is not None:
+        members["skrcd.json"] = json.dumps(meta).encode()
+    if tensors is not None:
+        members["tensors.pt"] = tensors
+    with zipfile.ZipFile(dst, "w") as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+    return dst
+
+
+# ------------------------------------------------------------------ pickle
+def test_pickle_round_trip(fitted, data):
+    X_tgt = data[2]
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict_proba(X_tgt), fitted.predict_proba(X_tgt))
+    assert again.device_ == torch.device("cpu")
+
+
+def test_gpu_fitted_pickle_loads_on_cpu_only_machine(fitted, data, monkeypatch):
+    X_tgt = data[2]
+    blob = pickle.dumps(fitted)
+    gpu = pickle.loads(blob)
+    gpu.device_ = torch.device("cuda:0")  # as if fitted on a GPU (its networks are pickled from the CPU)
+    blob = pickle.dumps(gpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="fitted on cuda:0 but CUDA is not available"):
+        cpu = pickle.loads(blob)
+    assert cpu.device_ == torch.device("cpu")
+    assert all(p.device.type == "cpu" for p in cpu.student_.parameters())
+    np.testing.assert_array_equal(cpu.predict_proba(X_tgt), fitted.predict_proba(X_tgt))
+
+
+# ------------------------------------------------------------------ save/load
+def test_save_load_round_trip(fitted, saved, data):
+    X_tgt = data[2]
+    torch.manual_seed(0)
+    expected_rng = torch.rand(2)
+    torch.manual_seed(0)
+    loaded = RCDKDClassifier.load(saved)
+    assert torch.equal(torch.rand(2), expected_rng)  # loading leaves the global RNG alone
+    assert type(loaded) is RCDKDClassifier
+    assert loaded.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(loaded.classes_, fitted.classes_)
+    assert loaded.classes_.dtype == fitted.classes_.dtype
+    for name in ("predict_proba", "predict_features"):
+        np.testing.assert_array_equal(getattr(loaded, name)(X_tgt), getattr(fitted, name)(X_tgt))
+    np.testing.assert_array_equal(loaded.predict(X_tgt, network="teacher"), fitted.predict(X_tgt, network="teacher"))
+    np.testing.assert_array_equal(loaded.channel_mean_, fitted.channel_mean_)
+    assert list(loaded.history_) == list(fitted.history_)
+    assert loaded.fit_time_ == fitted.fit_time_ and loaded.n_parameters_ == fitted.n_parameters_
+    for k, v in fitted.selector_.state_dict().items():
+        assert torch.equal(loaded.selector_.state_dict()[k], v)
+    assert not loaded.student_.training and loaded.interrupted_ is None
+
+
+def test_file_records_versions_and_is_plain_json(saved):
+    meta = read_metadata(saved)
+    assert meta["format_version"] == FORMAT_VERSION and meta["kind"] == "model"
+    assert meta["versions"]["torch"] == torch.__version__
+    assert meta["versions"]["skrcd"] == __import__("skrcd").__version__
+    with zipfile.ZipFile(saved) as zf:
+        assert sorted(zf.namelist()) == ["skrcd.json", "tensors.pt"]
+        torch.load(io.BytesIO(zf.read("tensors.pt")), weights_only=True)  # plain tensors only
+
+
+def test_subclass_round_trip_and_class_check(data, tmp_path):
+    X_src, y_src, X_tgt, _ = data
+    base = SourceOnlyClassifier(**TINY, random_state=0).fit(X_src, y_src, X_tgt)
+    path = base.save(tmp_path / "src_only.skrcd")
+    loaded = RCDKDClassifier.load(path)  # the saved class, looked up among defined subclasses
+    assert type(loaded) is SourceOnlyClassifier and loaded.teacher_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(X_tgt), base.predict_proba(X_tgt))
+    rcd = RCDKDClassifier(**dict(TINY, teacher_epochs=1, student_epochs=1), random_state=0).fit(X_src, y_src, X_tgt)
+    with pytest.raises(ModelFileError, match="not a skrcd.baselines.SourceOnlyClassifier"):
+        SourceOnlyClassifier.load(rcd.save(tmp_path / "rcd.skrcd"))
+
+
+def test_custom_teacher_is_saved_as_weights_only(fitted, data, tmp_path):
+    X_src, y_src, X_tgt, _ = data
+    clf = RCDKDClassifier(**dict(TINY, teacher_epochs=0), teacher=fitted.teacher_, random_state=0)
+    clf.fit(X_src, y_src, X_tgt)
+    path = clf.save(tmp_path / "custom.skrcd")
+    assert read_metadata(path)["unsaved_params"] == {"teacher": "skrcd.networks.CNN1D"}
+    with pytest.warns(UserWarning, match="teacher_ not restored"):
+        bare = RCDKDClassifier.load(path)
+    assert bare.teacher_ is None and bare.teacher is None
+    np.testing.assert_array_equal(bare.predict_proba(X_tgt), clf.predict_proba(X_tgt))
+    full = RCDKDClassifier.load(path, teacher=fitted.teacher_)
+    np.testing.assert_array_equal(full.predict(X_tgt, network="teacher"), clf.predict(X_tgt, network="teacher"))
+
+
+def test_save_unfitted_raises():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        RCDKDClassifier().save("never-written.skrcd")
+
+
+# ------------------------------------------------------------ bad files
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "nope.skrcd")
+
+
+def test_random_bytes(tmp_path):
+    path = tmp_path / "junk.skrcd"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelFileError, match="not a skrcd file, or it is truncated or corrupt"):
+        load(path)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_truncated_file(saved, tmp_path, keep):
+    raw = saved.read_bytes()
+    path = tmp_path / "cut.skrcd"
+    path.write_bytes(raw[: int(len(raw) * keep)])
+    with pytest.raises(ModelFileError, match="truncated or corrupt"):
+        load(path)
+
+
+def test_flipped_byte_in_tensors_fails_the_crc(saved, tmp_path):
+    raw = bytearray(saved.read_bytes())
+    with zipfile.ZipFile(saved) as zf:
+        info = zf.getinfo("tensors.pt")
+    raw[info.header_offset + 30 + len(info.filename) + info.file_size // 2] ^= 0xFF  # inside the stored payload
+    path = tmp_path / "flipped.skrcd"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="corrupt"):
+        load(path)
+
+
+def test_newer_format_version(saved, tmp_path):
+    meta = read_metadata(saved)
+    meta["format_version"] = FORMAT_VERSION + 1
+    path = _rewrite(saved, tmp_path / "future.skrcd", meta=meta)
+    with pytest.raises(ModelFileError, match=f"format version {FORMAT_VERSION + 1}.*upgrade skrcd"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda m: m.update(format="other"), "not a skrcd file"),
+        (lambda m: m.update(format_version="1"), "format_version '1'"),
+        (lambda m: m.pop("networks"), "corrupt or incomplete"),
+        (lambda m: m.update({"class": "os.system"}), "not a skrcd estimator class"),
+        (lambda m: m["params"].update(student_channels={"__tuple__": [4, 4, 4]}), "do not fit"),
+    ],
+    ids=["foreign_format", "version_not_int", "missing_key", "unknown_class", "weights_do_not_fit"],
+)
+def test_tampered_metadata(saved, tmp_path, edit, match):
+    meta = read_metadata(saved)
+    edit(meta)
+    path = _rewrite(saved, tmp_path / "tampered.skrcd", meta=meta)
+    with pytest.raises(ModelFileError, match=match):
+        load(path)
+
+
+def test_invalid_json(saved, tmp_path):
+    path = tmp_path / "bad_json.skrcd"
+    with zipfile.ZipFile(saved) as zf, zipfile.ZipFile(path, "w") as out:
+        out.writestr("skrcd.json", b"{not json")
+        out.writestr("tensors.pt", zf.read("tensors.pt"))
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load(path)
+
+
+class _Boom:
+    """Pickles to a call that would flip a flag when unpickled: loading must not run it."""
+
+    ran = False
+
+    def __reduce__(self):
+        return (_set_ran, ())
+
+
+def _set_ran():
+    _Boom.ran = True
+    return {}
+
+
+def test_pickle_payload_is_never_executed(saved, tmp_path):
+    buf = io.BytesIO()
+    torch.save({"networks": _Boom(), "arrays": {}}, buf)
+    path = _rewrite(saved, tmp_path / "hostile.skrcd", tensors=buf.getvalue())
+    with pytest.raises(ModelFileError, match="cannot be read safely"):
+        load(path)
+    assert _Boom.ran is False
+
+
+def test_interrupted_estimator_saves_and_loads(data, tmp_path, monkeypatch):
+    from skrcd.interrupt import FitInterruptedWarning
+    from skrcd.training import DANNStage
+
+    X_src, y_src, X_tgt, _ = data
+    original = DANNStage.train_step
+    calls = {"n": 0}
+
+    def step(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(DANNStage, "train_step", step)
+    with pytest.warns(FitInterruptedWarning):
+        clf = RCDKDClassifier(**TINY, random_state=0).fit(X_src, y_src, X_tgt)
+    loaded = RCDKDClassifier.load(clf.save(tmp_path / "half.skrcd"))
+    assert loaded.student_ is None and loaded.interrupted_ == clf.interrupted_
+    with pytest.warns(FitInterruptedWarning):
+        np.testing.assert_array_equal(loaded.predict(X_tgt), clf.predict(X_tgt, network="teacher"))
