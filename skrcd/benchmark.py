@@ -20,8 +20,9 @@ import time
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from .baselines import SourceOnlyClassifier
+from .baselines import AADClassifier, DANNStudentClassifier, MobileDAClassifier, SourceOnlyClassifier
 from .classifier import RCDKDClassifier
+from .selection import SelectRandom
 from .datasets import PAPER_SCENARIOS, load_scenario
 
 __all__ = ["METHODS", "run_one", "summarise", "main"]
@@ -29,8 +30,14 @@ __all__ = ["METHODS", "run_one", "summarise", "main"]
 #: Method name -> (estimator class, parameters overriding the defaults).
 METHODS = {
     "rcdkd": (RCDKDClassifier, {}),
+    "rcdkd_unc": (RCDKDClassifier, {"alpha2": 0.0}),  # uncertainty-consistency reward only
+    "rcdkd_tr": (RCDKDClassifier, {"alpha1": 0.0}),  # transferability reward only
     "kd_all": (RCDKDClassifier, {"selection": "all"}),
+    "kd_random": (RCDKDClassifier, {}),  # selection set per run: the rcdkd run's per-epoch rate
     "source_only": (SourceOnlyClassifier, {}),
+    "dann_student": (DANNStudentClassifier, {}),
+    "mobileda": (MobileDAClassifier, {}),
+    "aad": (AADClassifier, {}),
 }
 
 
@@ -88,6 +95,9 @@ def run_one(method, dataset, source, target, seed, epochs=None, data_home=None, 
             fit_time_student=clf.fit_time_.get("student", 0.0),
             fit_time_total=wall,
             selected_last=_last(clf, "selected"),
+            selected_per_epoch=" ".join(
+                f"{row['selected']:.4f}" for row in clf.history_ if row["stage"] == "student" and "selected" in row
+            ),
         ))
         if method != "rcdkd":
             break  # other methods' teachers (if any) are not reported
@@ -174,13 +184,23 @@ def main(argv=None):
     a = p.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     rows = []
-    for method in a.methods.split(","):
+    for method in a.methods.split(","):  # fail before any run
         if method not in METHODS:
             p.error(f"unknown method {method!r}; available: {', '.join(METHODS)}")
+    methods = a.methods.split(",")
+    if "kd_random" in methods and ("rcdkd" not in methods or methods.index("rcdkd") > methods.index("kd_random")):
+        p.error("kd_random uses the per-epoch selection rate of the rcdkd run: list rcdkd before it in --methods")
     for source, target in _parse_scenarios(a.scenarios):
         for seed in [int(s) for s in a.seeds.split(",")]:
-            for method in a.methods.split(","):
-                new = run_one(method, a.dataset, source, target, seed, a.epochs, a.data_home, a.threads, a.device)
+            rates = None
+            for method in methods:
+                extra = None
+                if method == "kd_random":
+                    extra = {"selection": SelectRandom(rate=rates)}
+                new = run_one(method, a.dataset, source, target, seed, a.epochs, a.data_home, a.threads, a.device,
+                              extra)
+                if method == "rcdkd":
+                    rates = [float(v) for v in new[0]["selected_per_epoch"].split()] or [0.5]
                 for r in new:
                     print(f"{r['scenario']:>6} seed {seed} {r['method']:<12} macro-F1 {r['macro_f1']:6.2f} "
                           f"acc {r['accuracy']:6.2f}  fit {r['fit_time_total']:.1f} s "

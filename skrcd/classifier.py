@@ -599,17 +599,25 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         strategy.setup(s_feats, device)
         outputs = TeacherOutputs(self.teacher_, data, self.mc_passes, self.teacher_refresh,
                                  need_mc=strategy.needs_teacher_uncertainty)
-        stage = DistillationStage(
-            student, self.adapter_, self.discriminator_, outputs, strategy, data, self.n_episodes,
-            self.temperature, self.kd_weight, self.dc_weight, self.student_lr, self.betas, self.weight_decay,
-            dc_mode=self.dc_mode, name="student",
-        )
+        params = dict(n_episodes=self.n_episodes, temperature=self.temperature, kd_weight=self.kd_weight,
+                      dc_weight=self.dc_weight, lr=self.student_lr, betas=self.betas,
+                      weight_decay=self.weight_decay, dc_mode=self.dc_mode, name="student")
+        params.update(self.distillation_overrides())
+        stage = DistillationStage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
         self._run(stage, data, self.student_epochs, generator, callbacks)
         selector = getattr(strategy, "selector", None)
         if selector is not None:  # the replay memory and optimiser are training state, not model state
             selector.memory, selector.optimizer = None, None
             selector.eval()
         self.selector_ = selector
+
+    def distillation_overrides(self):
+        """Extra :class:`~skrcd.training.DistillationStage` settings (empty for RCD-KD).
+
+        Baselines that distil differently (other loss terms, other batch) return
+        them here, and share the stage and loop.
+        """
+        return {}
 
     # ------------------------------------------------------------ persistence
     def __getstate__(self):

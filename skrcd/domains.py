@@ -38,6 +38,14 @@ class XTgtTrapWarning(UserWarning):
     training fold, and a :class:`~sklearn.pipeline.Pipeline` never transforms fit
     parameters. The stacked form (target rows in ``X`` labelled ``mask_label``)
     avoids both.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", XTgtTrapWarning)  # make the traps errors
+    >>> issubclass(XTgtTrapWarning, UserWarning)
+    True
     """
 
 

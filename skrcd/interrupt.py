@@ -59,7 +59,15 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class FitInterruptedWarning(UserWarning):
-    """``fit`` stopped early on Ctrl-C; the estimator holds the last completed epoch."""
+    """``fit`` stopped early on Ctrl-C; the estimator holds the last completed epoch.
+
+    Also issued by ``predict`` when, stopped in the teacher stage, it uses the teacher.
+
+    Examples
+    --------
+    >>> issubclass(FitInterruptedWarning, UserWarning)
+    True
+    """
 
 
 class _SigintState:
@@ -149,12 +157,16 @@ def interrupt_is_forced():
     return _STATE.active and _STATE.requests > 1
 
 
-def snapshot_state(stage):
+def snapshot_state(stage, weights_only=False):
     """A detached copy of ``stage.state_dict()`` (``None`` if the stage has none).
 
     Parameters
     ----------
     stage : skrcd.training.TrainingStage
+    weights_only : bool, default=False
+        Copy only the weights of ``stage.modules()`` (what the training loop keeps
+        each epoch for a Ctrl-C roll-back: cheap, unlike the selector's replay
+        memory and optimiser state).
 
     Returns
     -------
@@ -176,6 +188,8 @@ def snapshot_state(stage):
     >>> bool(snap["modules"][0]["weight"].abs().sum() > 0)
     True
     """
+    if weights_only:
+        return {"modules": [_clone(m.state_dict()) for m in stage.modules()]}
     state_dict = getattr(stage, "state_dict", None)
     if state_dict is None:
         return None

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from .networks import grad_reverse
 
-__all__ = ["distillation_loss", "domain_adversarial_loss", "dann_coefficient"]
+__all__ = ["distillation_loss", "domain_adversarial_loss", "dann_coefficient", "coral_loss"]
 
 
 def distillation_loss(student_logits, teacher_logits, weight=None, temperature: float = 2.0):
@@ -107,3 +107,35 @@ def dann_coefficient(progress: float, gamma: float = 10.0) -> float:
     (0.0, 1.0)
     """
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+def coral_loss(source_features, target_features):
+    """CORAL: squared Frobenius distance of the two feature covariances over ``4 d^2``.
+
+    Parameters
+    ----------
+    source_features, target_features : torch.Tensor of shape (n_s, d), (n_t, d)
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+
+    References
+    ----------
+    Sun, B., Saenko, K. "Deep CORAL: Correlation Alignment for Deep Domain Adaptation", ECCV 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.randn(8, 3)
+    >>> coral_loss(x, x).item()
+    0.0
+    """
+    d = source_features.shape[1]
+
+    def cov(x):
+        x = x - x.mean(0, keepdim=True)
+        return x.T @ x / max(x.shape[0] - 1, 1)
+
+    return ((cov(source_features) - cov(target_features)) ** 2).sum() / (4 * d * d)

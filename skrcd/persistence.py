@@ -716,7 +716,19 @@ class FitCheckpoints:
             raise ValueError(f"cannot resume from {self.path}: it was written for other training data")
 
     def prepare(self, stage, generator, n_epochs):
-        """Restore ``stage`` if resuming; return ``(start_epoch, extra_callbacks)``."""
+        """Restore ``stage`` if resuming; return ``(start_epoch, extra_callbacks)``.
+
+        A stage the checkpoint had completed gets its networks' weights and
+        ``start_epoch == n_epochs`` (nothing left to train); the checkpoint's own
+        stage gets its whole state, the RNG states and the history.
+
+        Examples
+        --------
+        >>> from skrcd.training import TrainingStage
+        >>> no_checkpoints = FitCheckpoints(None, None, 1, False, None, None, torch.device("cpu"))
+        >>> no_checkpoints.prepare(TrainingStage(), torch.Generator(), n_epochs=3)
+        (0, [])
+        """
         est, start = self.estimator, 0
         if self.resume_from is not None:
             meta, data = self.resume_from
@@ -744,7 +756,16 @@ class FitCheckpoints:
         history.extend(_decode(meta["history"]))
 
     def stage_done(self, stage):
-        """Record that ``stage`` finished (its networks go into later checkpoints)."""
+        """Record that ``stage`` finished (its networks go into later checkpoints).
+
+        Examples
+        --------
+        >>> from skrcd.training import TrainingStage
+        >>> checkpoints = FitCheckpoints(None, None, 1, False, None, None, torch.device("cpu"))
+        >>> checkpoints.stage_done(TrainingStage())
+        >>> checkpoints.completed
+        ['stage']
+        """
         est = self.estimator
         if stage.name not in self.completed:
             self.completed.append(stage.name)
@@ -753,7 +774,11 @@ class FitCheckpoints:
                 self.done_networks.append(attr)
 
     def write(self, stage, generator, epoch, n_epochs):
-        """Write the checkpoint of the end of ``epoch`` of ``stage``."""
+        """Write the checkpoint of the end of ``epoch`` of ``stage`` (atomically).
+
+        Called by :class:`CheckpointCallback`; see the class example for a fit
+        that writes and resumes checkpoints.
+        """
         est = self.estimator
         networks = {}
         for attr in self.done_networks:

@@ -45,11 +45,22 @@ class SelectionStrategy:
         return {}
 
     def state_dict(self):
-        """Learned state between epochs, for checkpoints (plain tensors and values)."""
+        """Learned state between epochs, for checkpoints (plain tensors and values).
+
+        Examples
+        --------
+        >>> SelectAll().state_dict()
+        {}
+        """
         return {}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Examples
+        --------
+        >>> SelectAll().load_state_dict({})
+        """
 
 
 class SelectAll(SelectionStrategy):
@@ -148,7 +159,15 @@ class ReinforcedSelection(SelectionStrategy):
         return self.selector.act(state)
 
     def state_dict(self):
-        """The selector's networks and noise, its replay memory and its optimiser."""
+        """The selector's networks and noise, its replay memory and its optimiser.
+
+        Examples
+        --------
+        >>> strat = ReinforcedSelection(hidden=8)
+        >>> strat.setup(state_dim=4, device="cpu")
+        >>> sorted(strat.state_dict())
+        ['memory', 'optimizer', 'selector']
+        """
         sel = self.selector
         if sel is None:
             return {}

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .interrupt import TrainingInterrupted, interrupt_is_forced, note_interrupt, raise_if_requested, snapshot_state
-from .losses import dann_coefficient, distillation_loss, domain_adversarial_loss
+from .losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
 
 __all__ = [
     "DomainTensors",
@@ -75,6 +75,20 @@ class TrainingStage:
 
         Used by checkpoints and by the loop's roll-back on Ctrl-C; stages holding
         more state extend it.
+
+        Returns
+        -------
+        dict
+            ``{"modules": [state dict per module], "optimizer": state dict}``
+            (references to the live tensors, not copies).
+
+        Examples
+        --------
+        >>> from skrcd.networks import CNN1D
+        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
+        >>> stage = SourceOnlyStage(CNN1D(2, 2, (4, 4, 4)), data)
+        >>> sorted(stage.state_dict())
+        ['modules', 'optimizer']
         """
         state = {"modules": [m.state_dict() for m in self.modules()]}
         optimizer = getattr(self, "optimizer", None)
@@ -83,7 +97,24 @@ class TrainingStage:
         return state
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+
+        Examples
+        --------
+        >>> import copy
+        >>> from skrcd.networks import CNN1D
+        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
+        >>> stage = SourceOnlyStage(CNN1D(2, 2, (4, 4, 4)), data)
+        >>> saved = copy.deepcopy(stage.state_dict())
+        >>> _ = stage.train_step(torch.arange(4), torch.arange(4), 0.0)
+        >>> stage.load_state_dict(saved)
+        >>> torch.equal(stage.model.head.weight, saved["modules"][0]["head.weight"])
+        True
+        """
         modules = self.modules()
         if len(modules) != len(state["modules"]):
             raise ValueError(f"stage {self.name!r} has {len(modules)} modules, the state {len(state['modules'])}")
@@ -248,15 +279,34 @@ class TeacherOutputs:
 
     def _fill(self):
         self.tgt_logits, _ = self._eval_forward(self.data.X_tgt)
-        _, self.src_features = self._eval_forward(self.data.X_src)
+        self.src_logits, self.src_features = self._eval_forward(self.data.X_src)
         self.tgt_mc = self.mc_probs(self.data.X_tgt) if (self.need_mc and self.refresh in ("fit", "epoch")) else None
 
     def state_dict(self):
-        """The cached MC statistics (drawn with dropout noise, so not recomputable)."""
+        """The cached MC statistics (drawn with dropout noise, so not recomputable).
+
+        Examples
+        --------
+        >>> from skrcd.networks import CNN1D
+        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
+        >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
+        >>> outputs.state_dict()["tgt_mc"].shape
+        torch.Size([4, 2])
+        """
         return {"tgt_mc": self.tgt_mc}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Examples
+        --------
+        >>> from skrcd.networks import CNN1D
+        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
+        >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
+        >>> outputs.load_state_dict({"tgt_mc": torch.full((4, 2), 0.5)})
+        >>> float(outputs.tgt_mc.sum())
+        4.0
+        """
         mc = state["tgt_mc"]
         self.tgt_mc = None if mc is None else mc.to(self.tgt_logits.device)
 
@@ -306,15 +356,29 @@ class DistillationStage(TrainingStage):
         How the student fools the discriminator: gradient reversal of the
         discriminator's loss (minimax), or a separate loss with flipped domain
         labels (non-saturating: keeps a gradient when the discriminator wins).
+    kd_domain : {"target", "source"}, default="target"
+        Which batch is distilled: RCD-KD distils the (selected) target samples;
+        AAD-style baselines distil on the labelled source.
+    source_ce_weight : float, default=0.0
+        Weight of a cross-entropy term on the source labels (baselines only).
+    coral_weight : float, default=0.0
+        Weight of a CORAL term between the student's source and target features
+        (MobileDA-style baselines only).
     name : str, default="student"
     """
 
     def __init__(self, student, adapter, discriminator, teacher_outputs, strategy, data, n_episodes=5,
                  temperature=2.0, kd_weight=10.0, dc_weight=1.0, lr=1e-2, betas=(0.5, 0.99),
-                 weight_decay=1e-4, dc_schedule=True, dc_mode="grl", name="student"):
+                 weight_decay=1e-4, dc_schedule=True, dc_mode="grl", kd_domain="target", source_ce_weight=0.0,
+                 coral_weight=0.0, name="student"):
         if dc_mode not in ("grl", "flip"):
             raise ValueError(f"dc_mode must be 'grl' or 'flip', got {dc_mode!r}")
-        self.dc_mode = dc_mode
+        if kd_domain not in ("target", "source"):
+            raise ValueError(f"kd_domain must be 'target' or 'source', got {kd_domain!r}")
+        self.dc_mode, self.kd_domain = dc_mode, kd_domain
+        self.source_ce_weight, self.coral_weight = source_ce_weight, coral_weight
+        # the student also sees the source batch only for the baselines' extra terms
+        self._needs_source = bool(source_ce_weight or coral_weight or kd_domain == "source")
         self.student, self.adapter, self.discriminator = student, adapter, discriminator
         self.teacher_outputs, self.strategy, self.data = teacher_outputs, strategy, data
         self.n_episodes, self.temperature = max(int(n_episodes), 1), temperature
@@ -354,12 +418,27 @@ class DistillationStage(TrainingStage):
             logs[key] = logs.get(key, 0) + value
             logs["_n_" + key] = logs.get("_n_" + key, 0) + 1
 
+        if self._needs_source:
+            x_s, y_s = self.data.X_src[src_idx], self.data.y_src[src_idx]
         for ep in range(self.n_episodes):
             s_logits, s_feats = self.student(x_t)
             state = s_feats.detach()
             action = self.strategy.select(state, ep)
-            kd = distillation_loss(s_logits, t_logits, action, self.temperature)
+            if self._needs_source:  # separate forward: each domain batch-normalised on its own
+                src_logits, src_student_feats = self.student(x_s)
+            if self.kd_domain == "target":
+                kd = distillation_loss(s_logits, t_logits, action, self.temperature)
+            else:
+                kd = distillation_loss(src_logits, self.teacher_outputs.src_logits[src_idx], None, self.temperature)
             loss = self.kd_weight * kd
+            if self.source_ce_weight:
+                ce = F.cross_entropy(src_logits, y_s)
+                loss = loss + self.source_ce_weight * ce
+                log("loss_ce", ce.detach())
+            if self.coral_weight:
+                co = coral_loss(src_student_feats, s_feats)
+                loss = loss + self.coral_weight * co
+                log("loss_coral", co.detach())
             self.optimizer.zero_grad(set_to_none=True)
             if self.dc_weight:
                 adapted = self.adapter(s_feats)
@@ -434,8 +513,9 @@ def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(
     skrcd.interrupt.TrainingInterrupted
         On Ctrl-C (a :class:`KeyboardInterrupt` in a step or a callback, or a
         first Ctrl-C deferred by :func:`skrcd.interrupt.deferred_sigint` to the
-        end of the step): the stage's state (:meth:`TrainingStage.state_dict`)
-        is rolled back to the last completed epoch, ``history`` keeps only
+        end of the step): the weights of the stage's networks are rolled back to
+        the last completed epoch (optimiser and selector state are not: resume
+        from a checkpoint to continue training exactly), ``history`` keeps only
         complete rows, the callbacks' ``on_train_end`` run, then this
         :class:`KeyboardInterrupt` subclass is raised. A second Ctrl-C propagates
         as a plain :class:`KeyboardInterrupt`.
@@ -447,7 +527,9 @@ def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(
     for cb in callbacks:
         cb.on_train_begin(net, stage=stage.name, n_epochs=n_epochs)
     done, n_rows = start_epoch, len(history)
-    last_done = snapshot_state(stage)  # what a Ctrl-C rolls back to
+    # what a Ctrl-C rolls back to: the networks' weights only (a few MB at most); the
+    # selector, replay memory and optimisers are training state, saved by checkpoints
+    last_done = snapshot_state(stage, weights_only=True)
     try:
         for epoch in range(start_epoch, n_epochs):
             t0 = time.perf_counter()
@@ -475,7 +557,7 @@ def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(
                     )
                 history.record(k, value)
             history.record("dur", time.perf_counter() - t0)
-            last_done = snapshot_state(stage)
+            last_done = snapshot_state(stage, weights_only=True)
             done, n_rows = epoch + 1, len(history)
             for cb in callbacks:
                 cb.on_epoch_end(net, stage=stage.name, epoch=epoch + 1, n_epochs=n_epochs)
@@ -484,7 +566,8 @@ def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(
             raise
         note_interrupt()
         if last_done is not None:
-            stage.load_state_dict(last_done)
+            for module, weights in zip(stage.modules(), last_done["modules"]):
+                module.load_state_dict(weights)
         del history[n_rows:]
         for cb in callbacks:
             cb.on_train_end(net, stage=stage.name)

@@ -26,3 +26,17 @@ def test_cli_usage(capsys):
     assert cli_main([]) == 0
     assert "demo" in capsys.readouterr().out
     assert cli_main(["nope"]) == 2
+
+
+def test_benchmark_all_methods_share_the_loop(tmp_path):
+    import pytest
+
+    benchmark_main(["--epochs", "1", "--seeds", "0", "--methods", "rcdkd,kd_random,rcdkd_tr,dann_student,mobileda,aad",
+                    "--out", str(tmp_path)])
+    rows = {r["method"]: r for r in csv.DictReader(open(tmp_path / "runs.csv"))}
+    assert set(rows) == {"rcdkd", "teacher", "kd_random", "rcdkd_tr", "dann_student", "mobileda", "aad"}
+    assert rows["dann_student"]["fit_time_teacher"] == "0.0" or float(rows["dann_student"]["fit_time_teacher"]) < 0.01
+    with pytest.raises(SystemExit):
+        benchmark_main(["--methods", "kd_random,rcdkd", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        benchmark_main(["--methods", "best_method", "--out", str(tmp_path)])

@@ -84,3 +84,12 @@ def test_student_stage_makes_discriminator_and_student_adversaries(mode):
         adapter.weight -= 1e-2 * adapter.weight.grad
         assert domain_adversarial_loss(disc, outputs.src_features, adapter(s_feats)).item() > base
         adapter.weight.copy_(w0)
+
+
+def test_coral_is_zero_for_equal_covariances_and_positive_otherwise():
+    from skrcd.losses import coral_loss
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    assert coral_loss(x, x + 3.0).item() == pytest.approx(0.0, abs=1e-6)  # a shift keeps the covariance
+    assert coral_loss(x, 3.0 * x).item() > 0.1

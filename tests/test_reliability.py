@@ -263,8 +263,9 @@ def _cases():
     one = y_src.copy()
     one[one == 2] = 1
     one[0] = 2  # class 2 has a single sample
+    const = np.full((20, 3, 32), 5.0, np.float32)
     return {
-        "constant_series": (np.full((20, 3, 32), 5.0, np.float32), np.arange(20) % 2, np.full((16, 3, 32), 5.0, np.float32), {}),
+        "constant_series": (const, np.arange(20) % 2, const[:16].copy(), {}),
         "values_1e6": (X_src * 1e6 + 1e6, y_src, X_tgt * 1e6 + 1e6, {}),
         "values_1e6_unstandardized": (X_src * 1e6 + 1e6, y_src, X_tgt * 1e6 + 1e6, {"standardize": False}),
         "n_below_batch_size": (X_src[:5], np.array([0, 1, 2, 0, 1]), X_tgt[:3], {}),
