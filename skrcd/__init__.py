@@ -1,7 +1,17 @@
 """skrcd: Reinforced Cross-Domain Knowledge Distillation (RCD-KD) as a scikit-learn estimator."""
 
-from .classifier import RCDKDClassifier
-
 __version__ = "0.1.0"
 
-__all__ = ["RCDKDClassifier", "__version__"]
+from .baselines import AADClassifier, DANNStudentClassifier, MobileDAClassifier, SourceOnlyClassifier
+from .classifier import RCDKDClassifier
+from .persistence import load
+
+__all__ = [
+    "RCDKDClassifier",
+    "SourceOnlyClassifier",
+    "DANNStudentClassifier",
+    "MobileDAClassifier",
+    "AADClassifier",
+    "load",
+    "__version__",
+]

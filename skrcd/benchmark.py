@@ -70,6 +70,14 @@ def run_one(method, dataset, source, target, seed, epochs=None, data_home=None, 
         One row for the method (and one for its teacher when it has one), with
         macro-F1 and accuracy x 100 on the target test part, stage fit times and
         parameter counts.
+
+    Examples
+    --------
+    >>> rows = run_one("source_only", "uci_har", 2, 11, seed=0, epochs=1)
+    >>> [(r["method"], r["scenario"], r["params"]) for r in rows]
+    [('source_only', '2-11', 13366)]
+    >>> 0 <= rows[0]["macro_f1"] <= 100
+    True
     """
     cls, params = METHODS[method]
     params = dict(params, **(extra_params or {}))
@@ -165,6 +173,21 @@ def main(argv=None):
     """Command-line entry: ``skrcd benchmark [--scenarios ...] [--seeds ...] [--methods ...]``.
 
     ``skrcd benchmark speed ...`` runs the speed benchmark (:mod:`skrcd.speed`).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Options (``--help`` lists them); ``sys.argv[1:]`` by default.
+
+    Examples
+    --------
+    >>> import contextlib, io, os, tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # one line per run, then the table
+    ...     main(["--scenarios", "2-11", "--seeds", "0", "--methods", "source_only", "--epochs", "1",
+    ...           "--out", out])
+    >>> {"runs.csv", "results.md"} <= set(os.listdir(out))
+    True
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["speed"]:

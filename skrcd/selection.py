@@ -26,22 +26,81 @@ class SelectionStrategy:
     needs_teacher_uncertainty : bool
         Whether :meth:`observe` needs the teacher's MC-dropout predictions (the
         distillation stage skips computing them otherwise).
+
+    Examples
+    --------
+    A strategy that distils the first half of each target batch; pass an instance
+    as ``RCDKDClassifier(selection=FirstHalf())``:
+
+    >>> import torch
+    >>> class FirstHalf(SelectionStrategy):
+    ...     def select(self, state, episode):
+    ...         action = torch.zeros(state.shape[0], dtype=torch.long, device=state.device)
+    ...         action[: state.shape[0] // 2] = 1
+    ...         return action
+    >>> FirstHalf().select(torch.zeros(4, 8), episode=0).tolist()
+    [1, 1, 0, 0]
+    >>> SelectionStrategy().select(torch.zeros(3, 8), episode=0).tolist()  # the base class selects all
+    [1, 1, 1]
     """
 
     needs_teacher_uncertainty = False
 
     def setup(self, state_dim, device, generator=None):
-        """Build whatever needs the state size and device (called once per fit)."""
+        """Build whatever needs the state size and device (called once per fit).
+
+        Examples
+        --------
+        >>> import torch
+        >>> strategy = make_selection("rl", hidden=16)
+        >>> strategy.setup(state_dim=8, device=torch.device("cpu"))
+        >>> strategy.selector.state_dim
+        8
+        """
 
     def on_epoch_begin(self, epoch):
-        """Called at the start of each student epoch (0-based)."""
+        """Called at the start of each student epoch (0-based).
+
+        Examples
+        --------
+        >>> import torch
+        >>> s = SelectRandom(rate=[1.0, 0.0])  # one rate per epoch
+        >>> s.on_epoch_begin(1)
+        >>> s.select(torch.zeros(3, 4), episode=0).tolist()
+        [0, 0, 0]
+        """
 
     def select(self, state, episode):
-        """Return a long tensor of 0/1 actions, one per row of ``state``."""
+        """Return a long tensor of 0/1 actions, one per row of ``state``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> SelectAll().select(torch.zeros(2, 4), episode=0).tolist()
+        [1, 1]
+        """
         return torch.ones(state.shape[0], dtype=torch.long, device=state.device)
 
     def observe(self, state, action, student_probs, teacher_probs, episode, last):
-        """Learn from one episode; return a dict of detached tensors to log."""
+        """Learn from one episode; return a dict of detached tensors to log.
+
+        ``student_probs`` and ``teacher_probs`` are the student's predictions and
+        the teacher's mean MC-dropout predictions on the batch; ``last`` marks the
+        batch's last episode.
+
+        Examples
+        --------
+        >>> import torch
+        >>> strategy = make_selection("rl", hidden=16)
+        >>> strategy.setup(4, torch.device("cpu"))
+        >>> s = torch.randn(6, 4)
+        >>> p = torch.full((6, 3), 1 / 3)
+        >>> logs = strategy.observe(s, strategy.select(s, 0), p, p, episode=0, last=False)
+        >>> sorted(logs)
+        ['reward']
+        >>> SelectAll().observe(s, None, p, p, 0, True)  # nothing to learn
+        {}
+        """
         return {}
 
     def state_dict(self):
