@@ -69,7 +69,7 @@ def _results_index():
     out = HERE / "_generated"
     out.mkdir(exist_ok=True)
     results = HERE / "results"
-    folders = sorted({p.parent for p in results.rglob("*") if p.suffix in (".md", ".png")}) if results.is_dir() else []
+    folders = sorted({p.parent for p in results.rglob("*") if p.is_file()}) if results.is_dir() else []
     lines = []
     for folder in folders:
         rel = folder.relative_to(HERE).as_posix()
@@ -80,8 +80,9 @@ def _results_index():
         for png in sorted(folder.glob("*.png")):
             lines += [f"![{png.stem}]({rel}/{png.name})", ""]
         others = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix not in (".md", ".png"))
-        if others:
-            lines += ["Also in this folder: " + ", ".join(f"`{n}`" for n in others) + ".", ""]
+        if others:  # raw outputs (CSV, logs, JSON lines): named, not rendered
+            lead = "Also in this folder" if mds else "Raw outputs in this folder"
+            lines += [f"{lead}: " + ", ".join(f"`{n}`" for n in others) + ".", ""]
     if not lines:
         lines = ["No benchmark results are committed yet.", ""]
     text = "\n".join(lines)

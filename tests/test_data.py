@@ -331,8 +331,10 @@ def test_target_length_differs_warns_and_fits(data):
     short_tgt = X_tgt[:, :, :16]
     with pytest.warns(LengthMismatchWarning, match="X_tgt has series of length 16 but X \\(source\\) has length 24"):
         clf = RCDKDClassifier(**TINY).fit(X_src, y_src, short_tgt)
-    mean, std = channel_stats(to_panel(X_src), to_panel(short_tgt))
+    mean, std = channel_stats(to_panel(short_tgt))  # standardize="domain": predict uses the target's statistics
     np.testing.assert_allclose(clf.channel_mean_, mean)
+    joint = RCDKDClassifier(**TINY, standardize="joint").fit(X_src, y_src, short_tgt)
+    np.testing.assert_allclose(joint.channel_mean_, channel_stats(to_panel(X_src), to_panel(short_tgt))[0])
     with pytest.warns(LengthMismatchWarning, match="^X has series of length 16 but the source data seen in fit"):
         assert clf.predict(short_tgt).shape == (20,)
     with warnings.catch_warnings():

@@ -29,6 +29,7 @@ CHECK_SETTINGS = dict(FAST, teacher_epochs=4, student_epochs=4, teacher_channels
 
 
 @pytest.mark.filterwarnings("ignore::skrcd.domains.NoTargetWarning")  # the checks give no target: source-only
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # check_supervised_y_no_nan
 @parametrize_with_checks([RCDKDClassifier().set_params(**CHECK_SETTINGS), ChannelStandardScaler()])
 def test_sklearn_check_estimator(estimator, check):
     check(estimator)
