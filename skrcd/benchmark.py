@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import shlex
@@ -42,7 +43,7 @@ METHODS = {
 
 
 def run_one(method, dataset, source, target, seed, epochs=None, data_home=None, n_threads=1, device="cpu",
-            extra_params=None):
+            extra_params=None, history_dir=None):
     """Fit one method on one scenario and seed; return result rows.
 
     Parameters
@@ -63,6 +64,9 @@ def run_one(method, dataset, source, target, seed, epochs=None, data_home=None, 
     device : str, default="cpu"
     extra_params : dict, optional
         Further estimator parameters.
+    history_dir : str, optional
+        Folder where the run's ``history_`` is written as JSON
+        (``{method}_{scenario}_seed{seed}.json``: losses, selected fraction, reward per epoch).
 
     Returns
     -------
@@ -89,6 +93,10 @@ def run_one(method, dataset, source, target, seed, epochs=None, data_home=None, 
     clf.fit(sc.X_src, sc.y_src, sc.X_tgt)
     wall = time.perf_counter() - t0
     base = {"dataset": dataset, "scenario": f"{source}-{target}", "seed": seed}
+    if history_dir is not None:
+        os.makedirs(history_dir, exist_ok=True)
+        with open(os.path.join(history_dir, f"{method}_{source}-{target}_seed{seed}.json"), "w") as f:
+            json.dump(list(clf.history_), f)
     rows = []
     for net, name in (("student", method), ("teacher", "teacher")):
         if getattr(clf, net + "_", None) is None:
@@ -221,7 +229,7 @@ def main(argv=None):
                 if method == "kd_random":
                     extra = {"selection": SelectRandom(rate=rates)}
                 new = run_one(method, a.dataset, source, target, seed, a.epochs, a.data_home, a.threads, a.device,
-                              extra)
+                              extra, history_dir=os.path.join(a.out, "histories"))
                 if method == "rcdkd":
                     rates = [float(v) for v in new[0]["selected_per_epoch"].split()] or [0.5]
                 for r in new:

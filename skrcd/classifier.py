@@ -471,6 +471,18 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
             An unreadable checkpoint file.
         FloatingPointError
             A loss became NaN or infinite (the message names stage and epoch).
+
+        Examples
+        --------
+        >>> from skrcd.datasets import make_domain_shift
+        >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=30, n_target=30, random_state=0)
+        >>> clf = RCDKDClassifier(teacher_epochs=1, student_epochs=1, selector_hidden=8, random_state=0)
+        >>> clf.fit(X_src, y_src, X_tgt).target_mode_
+        'X_tgt'
+        >>> import numpy as np  # the stacked form: unlabelled target rows carry mask_label (-1)
+        >>> X = np.concatenate([X_src, X_tgt]); y = np.r_[y_src, -np.ones(30, dtype=int)]
+        >>> clf.fit(X, y).target_mode_
+        'masked'
         """
         self._check_params()
         split = split_domains(X, y, X_tgt, sample_domain, self.mask_label)
@@ -799,6 +811,15 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray of shape (n_samples, n_classes)
+
+        Examples
+        --------
+        >>> from skrcd.datasets import make_domain_shift
+        >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=30, n_target=30, random_state=0)
+        >>> clf = RCDKDClassifier(teacher_epochs=1, student_epochs=1, selector_hidden=8, random_state=0)
+        >>> proba = clf.fit(X_src, y_src, X_tgt).predict_proba(X_tgt)
+        >>> proba.shape, bool(abs(proba.sum(axis=1) - 1).max() < 1e-5)
+        ((30, 3), True)
         """
         proba = self._forward(X, network, "proba")
         _check_sample_domain(sample_domain, proba.shape[0])
@@ -819,6 +840,16 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> from skrcd.datasets import make_domain_shift
+        >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=30, n_target=30, random_state=0)
+        >>> clf = RCDKDClassifier(teacher_epochs=1, student_epochs=1, selector_hidden=8, random_state=0)
+        >>> clf.fit(X_src, y_src, X_tgt).predict(X_tgt[:5]).shape
+        (5,)
+        >>> clf.predict(X_tgt[:5], network="teacher").shape
+        (5,)
         """
         logits = self._forward(X, network, "logits")
         _check_sample_domain(sample_domain, logits.shape[0])
@@ -849,6 +880,15 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         ------
         ValueError
             If every row is labelled ``mask_label``.
+
+        Examples
+        --------
+        >>> from skrcd.datasets import make_domain_shift
+        >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=30, n_target=30, random_state=0)
+        >>> clf = RCDKDClassifier(teacher_epochs=1, student_epochs=1, selector_hidden=8, random_state=0)
+        >>> acc = clf.fit(X_src, y_src, X_tgt).score(X_tgt, y_tgt)
+        >>> 0.0 <= acc <= 1.0
+        True
         """
         from sklearn.metrics import accuracy_score
 
@@ -874,6 +914,14 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray of shape (n_samples, n_features)
+
+        Examples
+        --------
+        >>> from skrcd.datasets import make_domain_shift
+        >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=30, n_target=30, random_state=0)
+        >>> clf = RCDKDClassifier(teacher_epochs=1, student_epochs=1, selector_hidden=8, random_state=0)
+        >>> clf.fit(X_src, y_src, X_tgt).predict_features(X_tgt).shape
+        (30, 32)
         """
         return self._forward(X, network, "features")
 

@@ -60,6 +60,13 @@ class DomainSplit:
     X_tgt : numpy.ndarray of shape (n_tgt, channels, length), float32
     mode : str
         ``"X_tgt"``, ``"sample_domain"``, ``"masked"`` or ``"source_only"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> split = DomainSplit(np.zeros((2, 1, 4)), np.array([0, 1]), np.zeros((3, 1, 4)), "X_tgt")
+    >>> split.mode, split.X_tgt.shape[0]
+    ('X_tgt', 3)
     """
 
     X_src: np.ndarray

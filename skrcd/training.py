@@ -42,6 +42,13 @@ class DomainTensors:
     X_src : torch.Tensor of shape (n_src, channels, length)
     y_src : torch.Tensor of shape (n_src,), long
     X_tgt : torch.Tensor of shape (n_tgt, channels, length)
+
+    Examples
+    --------
+    >>> import torch
+    >>> data = DomainTensors(torch.zeros(4, 2, 8), torch.tensor([0, 1, 0, 1]), torch.zeros(3, 2, 8))
+    >>> data.X_tgt.shape[0]
+    3
     """
 
     X_src: torch.Tensor
@@ -53,6 +60,16 @@ class TrainingStage:
     """One stage of training; the loop calls its hooks.
 
     Subclasses set :attr:`name` and implement :meth:`train_step`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> class Nothing(TrainingStage):
+    ...     name = "nothing"
+    ...     def train_step(self, src_idx, tgt_idx, progress):
+    ...         return {"loss": torch.tensor(0.0)}
+    >>> Nothing().train_step(None, None, 0.0)
+    {'loss': tensor(0.)}
     """
 
     name = "stage"
@@ -145,6 +162,16 @@ class DANNStage(TrainingStage):
     domain_weight : float, default=1.0
         Weight of the domain loss.
     name : str, default="teacher"
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrcd.networks import CNN1D, DomainDiscriminator
+    >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
+    >>> net = CNN1D(2, 2, channels=(4, 4, 4))
+    >>> stage = DANNStage(net, DomainDiscriminator(4), data)
+    >>> sorted(stage.train_step(torch.arange(8), torch.arange(8), progress=0.5))
+    ['loss', 'loss_cls', 'loss_domain', 'source_acc']
     """
 
     def __init__(self, model, discriminator, data, lr=1e-2, betas=(0.5, 0.99), weight_decay=1e-4,
@@ -179,6 +206,15 @@ class SourceOnlyStage(TrainingStage):
     data : DomainTensors
     lr, betas, weight_decay : Adam settings.
     name : str, default="source_only"
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrcd.networks import CNN1D
+    >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
+    >>> stage = SourceOnlyStage(CNN1D(2, 2, channels=(4, 4, 4)), data)
+    >>> list(stage.train_step(torch.arange(8), None, progress=0.0))
+    ['loss']
     """
 
     def __init__(self, model, data, lr=1e-2, betas=(0.5, 0.99), weight_decay=1e-4, name="source_only"):
@@ -249,6 +285,16 @@ class TeacherOutputs:
         Whether MC statistics are needed at all.
     chunk_size : int, default=1024
         Windows per forward when filling the cache.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrcd.networks import CNN1D
+    >>> data = DomainTensors(torch.randn(6, 2, 16), torch.tensor([0, 1] * 3), torch.randn(5, 2, 16))
+    >>> outputs = TeacherOutputs(CNN1D(2, 3, channels=(4, 4, 4)), data, mc_passes=4)
+    >>> logits, src_feats, mc = outputs.batch(torch.tensor([0, 1]), torch.tensor([2, 3, 4]))
+    >>> tuple(logits.shape), tuple(src_feats.shape), tuple(mc.shape)
+    ((3, 3), (2, 4), (3, 3))
     """
 
     def __init__(self, teacher, data, mc_passes=10, refresh="fit", need_mc=True, chunk_size=1024):
@@ -365,6 +411,20 @@ class DistillationStage(TrainingStage):
         Weight of a CORAL term between the student's source and target features
         (MobileDA-style baselines only).
     name : str, default="student"
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrcd.networks import CNN1D, DomainDiscriminator
+    >>> from skrcd.selection import SelectAll
+    >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
+    >>> teacher, student = CNN1D(2, 2, channels=(8, 8, 8)), CNN1D(2, 2, channels=(4, 4, 4))
+    >>> outputs = TeacherOutputs(teacher, data, need_mc=False)
+    >>> stage = DistillationStage(student, torch.nn.Linear(4, 8), DomainDiscriminator(8), outputs,
+    ...                           SelectAll(), data, n_episodes=2)
+    >>> logs = stage.train_step(torch.arange(8), torch.arange(8), progress=0.1)
+    >>> logs["_n_loss_kd"]  # one KD loss per episode
+    2
     """
 
     def __init__(self, student, adapter, discriminator, teacher_outputs, strategy, data, n_episodes=5,
@@ -519,6 +579,18 @@ def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(
         complete rows, the callbacks' ``on_train_end`` run, then this
         :class:`KeyboardInterrupt` subclass is raised. A second Ctrl-C propagates
         as a plain :class:`KeyboardInterrupt`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skorch.history import History
+    >>> from skrcd.networks import CNN1D
+    >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
+    >>> history = History()
+    >>> stage = SourceOnlyStage(CNN1D(2, 2, channels=(4, 4, 4)), data)
+    >>> run_stage(stage, data, n_epochs=2, batch_size=4, history=history, generator=torch.Generator())
+    >>> [(row["stage"], row["epoch"]) for row in history]
+    [('source_only', 1), ('source_only', 2)]
     """
     n_src, n_tgt = data.X_src.shape[0], data.X_tgt.shape[0]
     device = data.X_src.device

@@ -20,6 +20,10 @@ def test_benchmark_writes_csv_and_table(tmp_path, capsys):
     assert all(0 <= float(r["macro_f1"]) <= 100 for r in rows)
     table = (tmp_path / "results.md").read_text()
     assert "| rcdkd |" in table and "Command: `python -m skrcd.benchmark --epochs 1" in table
+    import json
+
+    history = json.load(open(tmp_path / "histories" / "rcdkd_2-11_seed0.json"))
+    assert [row["stage"] for row in history] == ["teacher", "student"] and "selected" in history[1]
 
 
 def test_cli_usage(capsys):
