@@ -212,7 +212,17 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="benchmark_out")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="estimator parameter for every method, e.g. --param standardize='\"joint\"' "
+                        "(VALUE is read as JSON, else as a string); repeatable")
     a = p.parse_args(argv)
+    params = {}
+    for item in a.param:
+        name, _, value = item.partition("=")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
     os.makedirs(a.out, exist_ok=True)
     rows = []
     for method in a.methods.split(","):  # fail before any run
@@ -225,9 +235,9 @@ def main(argv=None):
         for seed in [int(s) for s in a.seeds.split(",")]:
             rates = None
             for method in methods:
-                extra = None
+                extra = dict(params)
                 if method == "kd_random":
-                    extra = {"selection": SelectRandom(rate=rates)}
+                    extra["selection"] = SelectRandom(rate=rates)
                 new = run_one(method, a.dataset, source, target, seed, a.epochs, a.data_home, a.threads, a.device,
                               extra, history_dir=os.path.join(a.out, "histories"))
                 if method == "rcdkd":

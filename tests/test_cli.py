@@ -44,3 +44,19 @@ def test_benchmark_all_methods_share_the_loop(tmp_path):
         benchmark_main(["--methods", "kd_random,rcdkd", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         benchmark_main(["--methods", "best_method", "--out", str(tmp_path)])
+
+
+def test_benchmark_param_reaches_the_estimator(tmp_path, monkeypatch):
+    import skrcd.benchmark as bench
+
+    seen = []
+    real = bench.run_one
+
+    def spy(*args, **kwargs):
+        seen.append(args[9] if len(args) > 9 else kwargs.get("extra_params"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "run_one", spy)
+    benchmark_main(["--epochs", "1", "--seeds", "0", "--methods", "source_only", "--param", "standardize=joint",
+                    "--param", "temperature=3.5", "--out", str(tmp_path)])
+    assert seen == [{"standardize": "joint", "temperature": 3.5}]

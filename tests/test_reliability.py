@@ -25,6 +25,16 @@ from skrcd.persistence import CHECKPOINT_FILE, ModelFileError, _read_archive, re
 from skrcd.selector import ReplayMemory
 from skrcd.training import DANNStage, DistillationStage
 
+
+@pytest.fixture(autouse=True)
+def _python_sigint_handler():
+    # A process started in the background (nohup, `cmd &`, some CI runners) inherits SIGINT as ignored, and
+    # skrcd then rightly leaves it alone; these tests need Python's own Ctrl-C handler in place.
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
 TINY = dict(FAST, teacher_channels=(8, 16, 16), mc_passes=3, n_episodes=2, selector_hidden=16, learning_starts=10)
 
 
