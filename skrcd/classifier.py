@@ -161,6 +161,11 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         Weight of the uncertainty-consistency reward.
     alpha2 : float, default=1.8
         Weight of the transferability reward.
+    reward_baseline : {"batch", "class"}, default="batch"
+        What a sample's entropy and teacher-student KL are compared with in the
+        rewards: the batch mean (the paper), or the mean over the batch's samples
+        of the same teacher-predicted class ("class"), so that the selector cannot
+        skip a whole class (see ``docs/results/experiments``).
     selector_hidden : int, default=1024
         Width of the selector's Q-network.
     selector_sigma0 : float, default=0.4
@@ -302,6 +307,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         selection="rl",
         alpha1=0.2,
         alpha2=1.8,
+        reward_baseline="batch",
         selector_hidden=1024,
         selector_sigma0=0.4,
         selector_gamma=0.9,
@@ -346,6 +352,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         self.selection = selection
         self.alpha1 = alpha1
         self.alpha2 = alpha2
+        self.reward_baseline = reward_baseline
         self.selector_hidden = selector_hidden
         self.selector_sigma0 = selector_sigma0
         self.selector_gamma = selector_gamma
@@ -383,6 +390,8 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+        if self.reward_baseline not in ("batch", "class"):
+            raise ValueError(f"reward_baseline must be 'batch' or 'class', got {self.reward_baseline!r}")
         if self.standardize not in (True, False, "joint", "domain"):
             raise ValueError(f"standardize must be True, False, 'joint' or 'domain', got {self.standardize!r}")
         if not 0 <= self.dropout < 1:
@@ -417,7 +426,8 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         """Build the sample-selection strategy of the student stage."""
         if self.selection == "rl":
             return make_selection(
-                "rl", alpha1=self.alpha1, alpha2=self.alpha2, hidden=self.selector_hidden,
+                "rl", alpha1=self.alpha1, alpha2=self.alpha2, reward_baseline=self.reward_baseline,
+                hidden=self.selector_hidden,
                 sigma0=self.selector_sigma0, gamma=self.selector_gamma, lr=self.selector_lr,
                 batch_size=self.selector_batch_size, memory_capacity=self.memory_capacity,
                 learning_starts=self.learning_starts, target_tau=self.selector_tau,

@@ -64,10 +64,20 @@ def _sign_reward(agree: torch.Tensor) -> torch.Tensor:
     return agree.float() * 2.0 - 1.0
 
 
-def uncertainty_consistency_reward(action, student_entropy, teacher_entropy):
+def _baseline(x, groups=None, n_groups=None):
+    """The mean each value is compared with: the batch mean, or the mean of the value's group."""
+    if groups is None:
+        return x.mean()
+    sums = torch.zeros(n_groups, dtype=x.dtype, device=x.device).index_add_(0, groups, x)
+    counts = torch.zeros(n_groups, dtype=x.dtype, device=x.device).index_add_(0, groups, torch.ones_like(x))
+    return (sums / counts.clamp_min(1))[groups]
+
+
+def uncertainty_consistency_reward(action, student_entropy, teacher_entropy, groups=None, n_groups=None):
     """+1 where (selected and both confident) or (skipped and both unsure), else -1.
 
-    "Confident" means an entropy below its batch mean.
+    "Confident" means an entropy below its batch mean (or below the mean of its
+    group, when ``groups`` is given).
 
     Parameters
     ----------
@@ -76,6 +86,11 @@ def uncertainty_consistency_reward(action, student_entropy, teacher_entropy):
     student_entropy, teacher_entropy : torch.Tensor of shape (n,)
         Entropy of the student's prediction and of the teacher's mean MC-dropout
         prediction.
+    groups : torch.Tensor of shape (n,), long, optional
+        Group of each sample (e.g. the teacher's predicted class); the means are
+        then taken per group.
+    n_groups : int, optional
+        Number of groups (required with ``groups``).
 
     Returns
     -------
@@ -90,14 +105,14 @@ def uncertainty_consistency_reward(action, student_entropy, teacher_entropy):
     >>> uncertainty_consistency_reward(a, hs, ht)
     tensor([ 1., -1.,  1., -1.])
     """
-    s_conf = student_entropy < student_entropy.mean()
-    t_conf = teacher_entropy < teacher_entropy.mean()
+    s_conf = student_entropy < _baseline(student_entropy, groups, n_groups)
+    t_conf = teacher_entropy < _baseline(teacher_entropy, groups, n_groups)
     selected = action.bool()
     agree = (selected & s_conf & t_conf) | (~selected & ~s_conf & ~t_conf)
     return _sign_reward(agree)
 
 
-def transferability_reward(action, divergence):
+def transferability_reward(action, divergence, groups=None, n_groups=None):
     """+1 where (selected and KL below the batch mean) or (skipped and at/above it), else -1.
 
     Parameters
@@ -106,6 +121,10 @@ def transferability_reward(action, divergence):
         1 = selected, 0 = skipped.
     divergence : torch.Tensor of shape (n,)
         ``KL(student prediction || teacher's mean MC prediction)`` per sample.
+    groups : torch.Tensor of shape (n,), long, optional
+        Group of each sample; the mean is then taken per group.
+    n_groups : int, optional
+        Number of groups (required with ``groups``).
 
     Returns
     -------
@@ -117,7 +136,7 @@ def transferability_reward(action, divergence):
     >>> transferability_reward(torch.tensor([1, 1, 0, 0]), torch.tensor([0.0, 2.0, 2.0, 0.0]))
     tensor([ 1., -1.,  1., -1.])
     """
-    low = divergence < divergence.mean()
+    low = divergence < _baseline(divergence, groups, n_groups)
     selected = action.bool()
     return _sign_reward((selected & low) | (~selected & ~low))
 
@@ -128,6 +147,7 @@ def selection_reward(
     teacher_mc_probs,
     alpha1: float = 0.2,
     alpha2: float = 1.8,
+    baseline: str = "batch",
 ):
     """Per-sample reward ``alpha1 (r_unc - 0.5) + alpha2 (r_tr - 0.5)``.
 
@@ -141,6 +161,10 @@ def selection_reward(
         Mean of the teacher's MC-dropout softmax predictions.
     alpha1, alpha2 : float
         Weights of the uncertainty-consistency and transferability rewards.
+    baseline : {"batch", "class"}, default="batch"
+        What "below the mean" compares with: the batch mean (the paper), or the
+        mean over the batch's samples of the same teacher-predicted class, so that
+        no class can be skipped as a whole.
 
     Returns
     -------
@@ -154,6 +178,10 @@ def selection_reward(
     >>> selection_reward(torch.tensor([1, 0]), student, teacher)  # both choices agree with both rewards
     tensor([1., 1.])
     """
-    r_unc = uncertainty_consistency_reward(action, entropy(student_probs), entropy(teacher_mc_probs))
-    r_tr = transferability_reward(action, kl_divergence(student_probs, teacher_mc_probs))
+    if baseline not in ("batch", "class"):
+        raise ValueError(f"reward baseline must be 'batch' or 'class', got {baseline!r}")
+    groups = teacher_mc_probs.argmax(dim=1) if baseline == "class" else None
+    k = teacher_mc_probs.shape[1]
+    r_unc = uncertainty_consistency_reward(action, entropy(student_probs), entropy(teacher_mc_probs), groups, k)
+    r_tr = transferability_reward(action, kl_divergence(student_probs, teacher_mc_probs), groups, k)
     return alpha1 * (r_unc - 0.5) + alpha2 * (r_tr - 0.5)

@@ -184,6 +184,9 @@ class ReinforcedSelection(SelectionStrategy):
         Weight of the uncertainty-consistency reward.
     alpha2 : float, default=1.8
         Weight of the transferability reward.
+    reward_baseline : {"batch", "class"}, default="batch"
+        "Below the mean" against the batch mean (the paper) or against the mean
+        of the samples of the same teacher-predicted class in the batch.
     **selector_params
         Passed to :class:`skrcd.selector.DQNSelector` (``hidden``, ``sigma0``,
         ``gamma``, ``lr``, ``batch_size``, ``memory_capacity``, ``learning_starts``,
@@ -201,8 +204,8 @@ class ReinforcedSelection(SelectionStrategy):
 
     needs_teacher_uncertainty = True
 
-    def __init__(self, alpha1=0.2, alpha2=1.8, **selector_params):
-        self.alpha1, self.alpha2 = alpha1, alpha2
+    def __init__(self, alpha1=0.2, alpha2=1.8, reward_baseline="batch", **selector_params):
+        self.alpha1, self.alpha2, self.reward_baseline = alpha1, alpha2, reward_baseline
         self.selector_params = selector_params
         self.selector = None
         self._pending = None
@@ -250,7 +253,8 @@ class ReinforcedSelection(SelectionStrategy):
             sel.optimizer.load_state_dict(state["optimizer"])
 
     def observe(self, state, action, student_probs, teacher_probs, episode, last):
-        reward = selection_reward(action, student_probs, teacher_probs, self.alpha1, self.alpha2)
+        reward = selection_reward(action, student_probs, teacher_probs, self.alpha1, self.alpha2,
+                                  self.reward_baseline)
         if self._pending is not None:  # the previous episode's transitions end in this state
             s, a, r, d = self._pending
             self.selector.remember(s, a, r, state, d)

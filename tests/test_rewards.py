@@ -54,3 +54,20 @@ def test_entropy_and_kl():
     expected = (p * (p.log() - q.log())).sum().item()
     assert kl_divergence(p, q).item() == pytest.approx(expected)
     assert kl_divergence(q, q).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_class_baseline_compares_within_each_teacher_class():
+    # class 0 samples all have a high KL, class 1 samples a low one: against the batch mean every class-0
+    # sample looks "far" (skipping the whole class pays); against its class mean, half of each class is "near"
+    teacher = torch.tensor([[0.9, 0.1]] * 4 + [[0.1, 0.9]] * 4)
+    kl = torch.tensor([3.0, 3.1, 3.2, 3.3, 0.1, 0.2, 0.3, 0.4])
+    select_all = torch.ones(8, dtype=torch.long)
+    batch = transferability_reward(select_all, kl)
+    assert batch[:4].tolist() == [-1.0] * 4  # the whole class 0 is punished when selected
+    groups = teacher.argmax(1)
+    per_class = transferability_reward(select_all, kl, groups, 2)
+    assert per_class.tolist() == [1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0]
+    r = selection_reward(select_all, torch.full((8, 2), 0.5), teacher, baseline="class")
+    assert r.shape == (8,)
+    with pytest.raises(ValueError, match="baseline"):
+        selection_reward(select_all, teacher, teacher, baseline="median")
