@@ -282,6 +282,55 @@ class UnverifiedDownloadWarning(UserWarning):
     """
 
 
+def select_rows(arrays, domain_key, wanted, code, where, return_type, dataset):
+    """Filter loaded arrays by domain and split; return ``(X, y, domain, split)``.
+
+    Parameters
+    ----------
+    arrays : dict of numpy.ndarray
+        ``X``, ``y``, ``split`` and the domain array ``domain_key``.
+    domain_key : str
+        ``"subject"`` or ``"load"``.
+    wanted : list of int or None
+        Domains to keep (all when None); one that is absent is an error.
+    code : int or None
+        Split code to keep (0 train, 1 test), all when None.
+    where : str or path-like
+        The file read, for messages.
+    return_type : str
+        sktime mtype of ``X`` (see :func:`as_return_type`).
+    dataset : str
+        Dataset name, for messages.
+
+    Returns
+    -------
+    X, y, domain, split : numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = {"X": np.zeros((4, 1, 3), np.float32), "y": np.array([0, 1, 0, 1]),
+    ...      "load": np.array([0, 0, 1, 1]), "split": np.array([0, 1, 0, 1])}
+    >>> X, y, load, split = select_rows(a, "load", [1], 0, "f.npz", "numpy3D", "CWRU")
+    >>> X.shape, load.tolist(), split.tolist()
+    ((1, 1, 3), [1], [0])
+    """
+    keep = np.ones(arrays["X"].shape[0], dtype=bool)
+    if wanted is not None:
+        absent = sorted(set(wanted) - set(np.unique(arrays[domain_key]).tolist()))
+        if absent:
+            raise ValueError(f"{domain_key}s {absent} are not in {where}")
+        keep &= np.isin(arrays[domain_key], wanted)
+    if code is not None:
+        keep &= arrays["split"] == code
+    return (
+        as_return_type(arrays["X"][keep].astype(np.float32), return_type, dataset),
+        arrays["y"][keep].astype(np.int64),
+        arrays[domain_key][keep].astype(np.int64),
+        arrays["split"][keep].astype(np.int64),
+    )
+
+
 def sha256sum(path, chunk_size=1 << 20):
     """Hex sha256 digest of a file.
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._base import (
     ArraySpec,
-    as_return_type,
+    select_rows,
     download,
     find_file,
     get_data_home,
@@ -124,21 +124,7 @@ def load_cwru(loads=None, split=None, data_home=None, return_type="numpy3D"):
             "SKRCD_DATA_HOME, or run skrcd.datasets.fetch_cwru()"
         )
     a = read_npz(path, _SPECS, "CWRU")
-    keep = np.ones(a["X"].shape[0], dtype=bool)
-    if wanted is not None:
-        absent = sorted(set(wanted) - set(np.unique(a["load"]).tolist()))
-        if absent:
-            raise ValueError(f"loads {absent} are not in {path}")
-        keep &= np.isin(a["load"], wanted)
-    if code is not None:
-        keep &= a["split"] == code
-    X = a["X"][keep].astype(np.float32)
-    return (
-        as_return_type(X, return_type, "CWRU"),
-        a["y"][keep].astype(np.int64),
-        a["load"][keep].astype(np.int64),
-        a["split"][keep].astype(np.int64),
-    )
+    return select_rows(a, "load", wanted, code, path, return_type, "CWRU")
 
 
 def _read_mat(path, number):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._base import (
     ArraySpec,
-    as_return_type,
+    select_rows,
     download,
     find_file,
     get_data_home,
@@ -131,21 +131,7 @@ def load_uci_har(subjects=None, split=None, data_home=None, return_type="numpy3D
         path = "the bundled subset"
     else:
         a = read_npz(path, _SPECS, "UCI-HAR")
-    keep = np.ones(a["X"].shape[0], dtype=bool)
-    if wanted is not None:
-        absent = sorted(set(wanted) - set(np.unique(a["subject"]).tolist()))
-        if absent:
-            raise ValueError(f"subjects {absent} are not in {path}")
-        keep &= np.isin(a["subject"], wanted)
-    if code is not None:
-        keep &= a["split"] == code
-    X = a["X"][keep].astype(np.float32)
-    return (
-        as_return_type(X, return_type, "UCI-HAR"),
-        a["y"][keep].astype(np.int64),
-        a["subject"][keep].astype(np.int64),
-        a["split"][keep].astype(np.int64),
-    )
+    return select_rows(a, "subject", wanted, code, path, return_type, "UCI-HAR")
 
 
 # ------------------------------------------------------------------- parsing
