@@ -16,7 +16,7 @@ from skorch.history import History
 from .callbacks import EpochProgressBar
 from .data import channel_stats, check_length, check_network_input, check_same_channels, to_panel
 from ._traps import warn_x_tgt_traps
-from .domains import _is_masked, split_domains
+from .domains import _is_masked, check_sample_domain, split_domains
 from .interrupt import FitInterruptedWarning, TrainingInterrupted, deferred_sigint
 from .networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size
 from .selection import make_selection
@@ -59,14 +59,6 @@ def _is_flat(X, panel):
     except Exception:  # noqa: BLE001 - unreadable here means not flat; to_panel has accepted it
         return False
     return len(shape) == 2 and panel.shape[1] == 1 and panel.shape[2] == shape[1]
-
-
-def _check_sample_domain(sample_domain, n_samples):
-    if sample_domain is None:
-        return
-    sd = np.asarray(sample_domain)
-    if sd.ndim != 1 or sd.shape[0] != n_samples:
-        raise ValueError(f"sample_domain must be 1D with one entry per row of X ({n_samples}), got shape {sd.shape}")
 
 
 @contextlib.contextmanager
@@ -499,9 +491,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         if split.mode == "X_tgt":
             warn_x_tgt_traps(self, split.X_src.shape[0], split.X_tgt.shape[0])
         self.target_mode_ = split.mode
-        self.classes_, y_idx = np.unique(split.y_src, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"the source must hold at least 2 classes, got {len(self.classes_)}: {self.classes_!r}")
+        self.classes_, y_idx = np.unique(split.y_src, return_inverse=True)  # >= 2: split_domains checked
         self.n_channels_ = split.X_src.shape[1]
         self.n_timepoints_ = split.X_src.shape[2]
         self.n_features_in_ = split.X_src.shape[2] if _is_flat(X, split.X_src) else self.n_channels_
@@ -832,7 +822,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         ((30, 3), True)
         """
         proba = self._forward(X, network, "proba")
-        _check_sample_domain(sample_domain, proba.shape[0])
+        check_sample_domain(sample_domain, proba.shape[0])
         return proba
 
     def predict(self, X, network="student", *, sample_domain=None, allow_source=False):
@@ -862,7 +852,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         (5,)
         """
         logits = self._forward(X, network, "logits")
-        _check_sample_domain(sample_domain, logits.shape[0])
+        check_sample_domain(sample_domain, logits.shape[0])
         return self.classes_[logits.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None, *, sample_domain=None, allow_source=False):

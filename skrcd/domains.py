@@ -24,7 +24,7 @@ import numpy as np
 
 from .data import LengthMismatchWarning, check_labels, check_length, check_n_classes, check_same_channels, to_panel
 
-__all__ = ["DomainSplit", "split_domains", "NoTargetWarning", "XTgtTrapWarning", "LengthMismatchWarning"]
+__all__ = ["DomainSplit", "split_domains", "check_sample_domain", "NoTargetWarning", "XTgtTrapWarning", "LengthMismatchWarning"]
 
 
 class NoTargetWarning(UserWarning):
@@ -79,6 +79,32 @@ def _is_masked(y, mask_label):
     if y.dtype.kind in "iuf" and not isinstance(mask_label, (int, float, np.number)):
         return np.zeros(y.shape[0], dtype=bool)
     return np.asarray(y == mask_label, dtype=bool)
+
+
+def check_sample_domain(sample_domain, n_samples):
+    """Validate skada's ``sample_domain`` (one entry per row) and return it as a numpy array.
+
+    Parameters
+    ----------
+    sample_domain : array-like or torch.Tensor of shape (n_samples,) or None
+    n_samples : int
+        Number of rows of the matching panel.
+
+    Returns
+    -------
+    numpy.ndarray or None
+
+    Examples
+    --------
+    >>> check_sample_domain([1, -1], 2)
+    array([ 1, -1])
+    """
+    if sample_domain is None:
+        return None
+    sd = np.asarray(sample_domain.detach().cpu() if hasattr(sample_domain, "detach") else sample_domain)
+    if sd.ndim != 1 or sd.shape[0] != n_samples:
+        raise ValueError(f"sample_domain must be 1D with one entry per row of X ({n_samples}), got shape {sd.shape}")
+    return sd
 
 
 def split_domains(X, y, X_tgt=None, sample_domain=None, mask_label=-1):
@@ -157,11 +183,7 @@ def _split(X, y, X_tgt, sample_domain, mask_label):
         check_length(Xt, Xa.shape[2], name="X_tgt", reference="X (source)", stacklevel=5)
         return DomainSplit(Xa, ya, Xt, "X_tgt")
     if sample_domain is not None:
-        sd = np.asarray(sample_domain.detach().cpu() if hasattr(sample_domain, "detach") else sample_domain)
-        if sd.ndim != 1 or sd.shape[0] != Xa.shape[0]:
-            raise ValueError(
-                f"sample_domain must be 1D with one entry per row of X ({Xa.shape[0]}), got shape {sd.shape}"
-            )
+        sd = check_sample_domain(sample_domain, Xa.shape[0])
         if sd.dtype.kind not in "iu":
             raise TypeError(f"sample_domain must hold integers (>= 0 source, < 0 target), got dtype {sd.dtype}")
         src = sd >= 0
