@@ -303,7 +303,6 @@ class TeacherOutputs:
         self.teacher, self.data, self.mc_passes = teacher, data, max(int(mc_passes), 1)
         self.refresh, self.need_mc, self.chunk_size = refresh, need_mc, chunk_size
         self.teacher.eval()
-        self.teacher.requires_grad_(False)
         self._fill()
 
     @torch.no_grad()

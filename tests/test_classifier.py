@@ -136,6 +136,21 @@ def test_pretrained_teacher_is_used_and_not_mutated(small):
     )
 
 
+def test_fitted_teacher_can_be_fine_tuned(small):
+    # the student stage must not leave the fitted teacher frozen: passing it back with
+    # teacher_epochs > 0 trains a copy, and the original keeps its weights
+    X_src, y_src, X_tgt, _ = small
+    first = RCDKDClassifier(**FAST, random_state=0).fit(X_src, y_src, X_tgt)
+    assert all(p.requires_grad for p in first.teacher_.parameters())
+    before = {k: v.clone() for k, v in first.teacher_.state_dict().items()}
+    second = RCDKDClassifier(**dict(FAST, teacher_epochs=1, student_epochs=0), teacher=first.teacher_,
+                             random_state=1).fit(X_src, y_src, X_tgt)
+    changed = [k for k, v in second.teacher_.state_dict().items() if k.endswith("weight") and not torch.equal(v, before[k])]
+    assert changed, "no teacher weight moved during fine-tuning"
+    for k, v in first.teacher_.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
 def test_tcn_teacher(small):
     X_src, y_src, X_tgt, _ = small
     clf = RCDKDClassifier(**FAST, teacher="tcn", random_state=0).fit(X_src, y_src, X_tgt)

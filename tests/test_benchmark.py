@@ -1,0 +1,187 @@
+"""``skrcd benchmark``: the CI smoke run of every method, teacher sharing, --resume, argument errors, dask, CWRU."""
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import skrcd.benchmark as bench
+from skrcd import RCDKDClassifier
+from skrcd.benchmark import METHODS, TEACHER_METHODS, main
+from skrcd.datasets import load_scenario
+
+ONE = ["--scenarios", "2-11", "--seeds", "0", "--threads", "1"]
+CWRU_HOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "cwru"
+
+
+def _rows(out):
+    with open(out / "runs.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """Spy on the fits the benchmark runs (in this process: --n-jobs 1): method -> fitted estimator."""
+    seen = {}
+    real = bench._fit_and_score
+
+    def spy(method, *args, **kwargs):
+        rows, history, clf = real(method, *args, **kwargs)
+        seen[method] = clf
+        return rows, history, clf
+
+    monkeypatch.setattr(bench, "_fit_and_score", spy)
+    return seen
+
+
+def test_smoke_all_methods(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+
+    t0 = time.perf_counter()
+    main([*ONE, "--epochs", "2", "--methods", ",".join(METHODS), "--out", str(tmp_path)])
+    elapsed = time.perf_counter() - t0
+    out, err = capsys.readouterr()
+    rows = _rows(tmp_path)
+    assert sorted(r["method"] for r in rows) == sorted([*METHODS, "teacher"])  # one row each, one teacher row
+    by_method = {r["method"]: r for r in rows}
+    for r in rows:
+        assert 0 <= float(r["macro_f1"]) <= 100 and 0 <= float(r["accuracy"]) <= 100
+        assert r["params"] == str(int(r["params"])) and int(r["params"]) > 0
+        assert (r["dataset"], r["scenario"], r["seed"]) == ("uci_har", "2-11", "0") and r["worker"]
+    assert int(by_method["teacher"]["params"]) == 200_902 and int(by_method["rcdkd"]["params"]) == 13_366
+    teacher_time = float(by_method["teacher"]["fit_time_teacher"])
+    assert teacher_time > 0
+    for m in METHODS:  # the shared teacher's fit time is reported by the methods that use it, and only by them
+        assert float(by_method[m]["fit_time_teacher"]) == (teacher_time if m in TEACHER_METHODS else 0.0), m
+    # results.md: a macro-F1 and an accuracy table, each with every method
+    results = (tmp_path / "results.md").read_text()
+    f1_part, acc_part = results.split("## Macro-F1")[1].split("## Accuracy")
+    for part in (f1_part, acc_part):
+        for m in [*METHODS, "teacher"]:
+            assert f"| {m} | " in part, m
+        assert "| method | 2-11 | mean |" in part
+    # one line per run on stdout, the progress bar on stderr
+    for m in [*METHODS, "teacher"]:
+        assert f"  2-11 seed 0 {m} " in out, m
+    assert "10/10" in err
+    for name in ("bars.png", "rcdkd_curves.png"):
+        path = tmp_path / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = imread(path)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    histories = {p.name: json.loads(p.read_text()) for p in (tmp_path / "histories").glob("*.json")}
+    assert set(histories) == {f"{m}_2-11_seed0.json" for m in [*METHODS, "teacher"]}
+    assert [r["stage"] for r in histories["teacher_2-11_seed0.json"]] == ["teacher"] * 2
+    assert [r["stage"] for r in histories["rcdkd_2-11_seed0.json"]] == ["student"] * 2  # no teacher stage of its own
+    print(f"smoke benchmark: {elapsed:.1f} s")
+
+
+def test_methods_distil_exactly_the_shared_teacher(tmp_path, fits):
+    main([*ONE, "--epochs", "1", "--methods", "rcdkd,mobileda,aad,source_only", "--out", str(tmp_path)])
+    assert set(fits) == {"teacher", "rcdkd", "mobileda", "aad", "source_only"}  # the teacher was fitted once
+    teacher = fits["teacher"]
+    saved = RCDKDClassifier.load(tmp_path / "teachers" / "uci_har_2-11_seed0.skrcd")
+    sc = load_scenario("uci_har", 2, 11)
+    expected = teacher.predict_proba(sc.X_test, network="teacher")
+    np.testing.assert_array_equal(saved.predict_proba(sc.X_test, network="teacher"), expected)
+    for m in ("rcdkd", "mobileda", "aad"):
+        clf = fits[m]
+        np.testing.assert_array_equal(clf.predict_proba(sc.X_test, network="teacher"), expected)
+        assert clf.teacher_ is not teacher.teacher_ and clf.discriminator_ is not teacher.discriminator_  # copies
+        assert {row["stage"] for row in clf.history_} == {m if m != "rcdkd" else "student"}  # no teacher training
+    assert fits["source_only"].teacher_ is None
+    # distilling trained the students' copies of the discriminator, not the shared one
+    for name, value in teacher.discriminator_.state_dict().items():
+        assert np.array_equal(value.numpy(), saved.discriminator_.state_dict()[name].numpy())
+    assert any(not np.array_equal(v.numpy(), teacher.discriminator_.state_dict()[k].numpy())
+               for k, v in fits["aad"].discriminator_.state_dict().items())
+
+
+def test_resume_skips_finished_runs(tmp_path, fits):
+    main([*ONE, "--epochs", "1", "--methods", "rcdkd,source_only", "--out", str(tmp_path)])
+    first = {r["method"]: r for r in _rows(tmp_path)}
+    assert set(first) == {"teacher", "rcdkd", "source_only"}
+    with open(tmp_path / "runs.csv", newline="") as f:  # an interrupted benchmark: source_only did not finish
+        lines = [line for line in f if ",source_only," not in line]
+    (tmp_path / "runs.csv").write_text("".join(lines))
+    fits.clear()
+    main([*ONE, "--epochs", "1", "--methods", "rcdkd,kd_random,source_only", "--resume", "--out", str(tmp_path)])
+    assert set(fits) == {"source_only", "kd_random"}  # the teacher was read from teachers/, rcdkd kept
+    rows = _rows(tmp_path)
+    assert sorted(r["method"] for r in rows) == ["kd_random", "rcdkd", "source_only", "teacher"]
+    again = {r["method"]: r for r in rows}
+    assert again["rcdkd"] == first["rcdkd"] and again["teacher"] == first["teacher"]
+    kd_random = fits["kd_random"]
+    rates = [float(v) for v in first["rcdkd"]["selected_per_epoch"].split()]
+    assert kd_random.selection.rate == rates  # the rcdkd run's rates, read back from runs.csv
+    assert "| kd_random |" in (tmp_path / "results.md").read_text()
+    main([*ONE, "--epochs", "1", "--methods", "rcdkd,kd_random,source_only", "--resume", "--out", str(tmp_path)])
+    assert len(_rows(tmp_path)) == 4  # nothing left to run
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "mnist"], "invalid choice: 'mnist'"),
+    (["--methods", "rcdkd,best_method"], "unknown method 'best_method'"),
+    (["--methods", "kd_random,rcdkd"], "list rcdkd before it"),
+    (["--methods", "kd_random"], "list rcdkd before it"),
+    (["--scenarios", "2_11"], "'2_11' is not SOURCE-TARGET"),
+    (["--scenarios", "2-11,2-99"], "99 in '2-99' is not a domain of uci_har"),
+    (["--scenarios", "2-2"], "same source and target"),
+    (["--scenarios", "1-3"], "--dataset uci_har: uci_har_subjects.npz not found"),
+    (["--dataset", "cwru", "--scenarios", "0-5"], "5 in '0-5' is not a domain of cwru"),
+    (["--dataset", "cwru", "--scenarios", "paper"], "--dataset cwru: cwru_loads.npz"),
+    (["--seeds", "0,a"], "--seeds must be integers"),
+    (["--backend", "spark"], "invalid choice: 'spark'"),
+    (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --backend dask"),
+    (["--n-jobs", "0"], "--n-jobs must be >= 1 or -1"),
+])
+def test_argument_errors_before_any_run(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.delenv("SKRCD_DATA_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no full data files
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_runs_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    # two worker threads: on a cluster of one thread, joblib runs everything in the calling process
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0",
+                                  silence_logs=40) as cluster:
+        workers = {w.address for w in cluster.workers.values()}
+        main([*ONE, "--backend", "dask", "--scheduler", cluster.scheduler_address, "--methods", "source_only",
+              "--epochs", "1", "--out", str(tmp_path)])
+        prefixes = set(cluster.scheduler.task_prefixes)
+    rows = _rows(tmp_path)
+    assert [r["method"] for r in rows] == ["source_only"]
+    assert rows[0]["worker"] in workers  # the fit ran in the cluster's worker
+    assert any("_execute" in p for p in prefixes), prefixes  # ... as a task of the scheduler
+
+
+@pytest.mark.skipif(not (CWRU_HOME / "cwru_loads.npz").is_file(), reason="no CWRU data file")
+def test_cwru_uses_the_bearing_preset(tmp_path):
+    from skrcd.networks import CNN1D, count_parameters
+
+    main(["--dataset", "cwru", "--data-home", str(CWRU_HOME), "--scenarios", "0-1", "--seeds", "0", "--methods",
+          "source_only", "--epochs", "1", "--out", str(tmp_path)])
+    (row,) = _rows(tmp_path)
+    assert (row["dataset"], row["scenario"]) == ("cwru", "0-1") and 0 <= float(row["macro_f1"]) <= 100
+    assert int(row["params"]) == count_parameters(CNN1D(1, 9, (16, 32, 32), kernel_size=32, stride=6))
+    assert os.path.exists(tmp_path / "bars.png") or pytest.importorskip("matplotlib") is None
+
+
+def test_without_matplotlib_the_plots_are_skipped(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    main([*ONE, "--epochs", "1", "--methods", "source_only", "--out", str(tmp_path)])
+    assert "matplotlib is not installed: no plots" in capsys.readouterr().err
+    assert (tmp_path / "results.md").exists() and not (tmp_path / "bars.png").exists()
