@@ -25,14 +25,14 @@ def main(argv=None):
     >>> main(["--help"])
     usage: skrcd {demo,benchmark} [options]
       demo       RCD-KD on the bundled UCI-HAR scenario 2 -> 11
-      benchmark  methods x scenarios x seeds under the paper protocol (CSV + Markdown)
+      benchmark  methods x scenarios x seeds under the paper protocol (CSV, tables, plots)
     0
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: skrcd {%s} [options]" % ",".join(COMMANDS))
         print("  demo       RCD-KD on the bundled UCI-HAR scenario 2 -> 11")
-        print("  benchmark  methods x scenarios x seeds under the paper protocol (CSV + Markdown)")
+        print("  benchmark  methods x scenarios x seeds under the paper protocol (CSV, tables, plots)")
         return 0 if (not argv or argv[0] in ("-h", "--help")) else 2
     import importlib
 

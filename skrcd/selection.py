@@ -184,7 +184,7 @@ class ReinforcedSelection(SelectionStrategy):
         Weight of the uncertainty-consistency reward.
     alpha2 : float, default=1.8
         Weight of the transferability reward.
-    reward_baseline : {"batch", "class"}, default="batch"
+    reward_baseline : {"batch", "class"}, default="class"
         "Below the mean" against the batch mean (the paper) or against the mean
         of the samples of the same teacher-predicted class in the batch.
     **selector_params
@@ -204,7 +204,7 @@ class ReinforcedSelection(SelectionStrategy):
 
     needs_teacher_uncertainty = True
 
-    def __init__(self, alpha1=0.2, alpha2=1.8, reward_baseline="batch", **selector_params):
+    def __init__(self, alpha1=0.2, alpha2=1.8, reward_baseline="class", **selector_params):
         self.alpha1, self.alpha2, self.reward_baseline = alpha1, alpha2, reward_baseline
         self.selector_params = selector_params
         self.selector = None

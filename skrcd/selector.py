@@ -90,7 +90,7 @@ class DuelingQNetwork(nn.Module):
         Size of the state (the student's feature vector).
     n_actions : int, default=2
         Number of actions (skip, select).
-    hidden : int, default=1024
+    hidden : int, default=128
         Width of the hidden layers.
     sigma0 : float, default=0.4
         Initial noise scale of the noisy layers.
@@ -102,7 +102,7 @@ class DuelingQNetwork(nn.Module):
     torch.Size([5, 2])
     """
 
-    def __init__(self, state_dim: int, n_actions: int = 2, hidden: int = 1024, sigma0: float = 0.4):
+    def __init__(self, state_dim: int, n_actions: int = 2, hidden: int = 128, sigma0: float = 0.4):
         super().__init__()
         self.trunk = nn.Sequential(nn.Linear(state_dim, hidden), nn.ReLU())
         self.value = nn.Sequential(NoisyLinear(hidden, hidden, sigma0), nn.ReLU(), NoisyLinear(hidden, 1, sigma0))
@@ -276,7 +276,7 @@ class DQNSelector(nn.Module):
     ----------
     state_dim : int
         Size of the state (the student's feature vector).
-    hidden : int, default=1024
+    hidden : int, default=128
         Width of the Q-network.
     sigma0 : float, default=0.4
         Initial noise scale of the noisy layers.
@@ -308,7 +308,7 @@ class DQNSelector(nn.Module):
     def __init__(
         self,
         state_dim: int,
-        hidden: int = 1024,
+        hidden: int = 128,
         sigma0: float = 0.4,
         gamma: float = 0.9,
         lr: float = 1e-4,
@@ -333,7 +333,7 @@ class DQNSelector(nn.Module):
         if self.memory is None or self.memory.state.device != device:
             self.memory = ReplayMemory(self.memory_capacity, self.state_dim, device)
         if self.optimizer is None:
-            # fused Adam: one pass over the 4M parameters instead of one per tensor and op
+            # fused Adam: one pass over the parameters instead of one per tensor and op
             self.optimizer = torch.optim.Adam(self.online.parameters(), lr=self.lr, fused=True)
 
     @torch.no_grad()

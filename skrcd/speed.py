@@ -25,6 +25,7 @@ import time
 import numpy as np
 import torch
 
+from .benchmark import _parse_params
 from .classifier import RCDKDClassifier, torch_threads
 from .datasets import load_scenario
 
@@ -130,7 +131,7 @@ def _timed(fn):
     return time.perf_counter() - t0
 
 
-def peak_memory_of_fit(epochs=80, n_threads=1, device="cpu", data_home=None):
+def peak_memory_of_fit(epochs=80, n_threads=1, device="cpu", data_home=None, **params):
     """Peak resident memory (MiB) and wall time of a whole fit, run in a fresh child process.
 
     Parameters
@@ -140,6 +141,8 @@ def peak_memory_of_fit(epochs=80, n_threads=1, device="cpu", data_home=None):
     n_threads : int, default=1
     device : str, default="cpu"
     data_home : str, optional
+    **params
+        Further estimator parameters (plain Python values: they are written into the child's code).
 
     Returns
     -------
@@ -157,7 +160,7 @@ def peak_memory_of_fit(epochs=80, n_threads=1, device="cpu", data_home=None):
         "from skrcd.datasets import load_scenario; "
         f"sc = load_scenario('uci_har', 2, 11, data_home={data_home!r}); "
         f"clf = RCDKDClassifier(teacher_epochs={epochs}, student_epochs={epochs}, random_state=0, "
-        f"n_threads={n_threads}, device={device!r}); t = time.perf_counter(); "
+        f"n_threads={n_threads}, device={device!r}, **{params!r}); t = time.perf_counter(); "
         "clf.fit(sc.X_src, sc.y_src, sc.X_tgt); wall = time.perf_counter() - t; "
         "print(json.dumps(dict(peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
         "fit_seconds=wall, teacher_seconds=clf.fit_time_['teacher'], student_seconds=clf.fit_time_['student'])))"
@@ -195,11 +198,17 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-home", default=None)
     p.add_argument("--out", default=None, help="folder for speed.json and speed.md")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="estimator parameter of every fit, e.g. --param selector_hidden=1024 (VALUE read as JSON, "
+                        "else as a string); repeatable")
     a = p.parse_args(argv)
+    params = _parse_params(a.param)
     lines = [
         f"Command: `python -m skrcd.speed {' '.join(argv if argv is not None else sys.argv[1:])}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, device {a.device}"
         + (f" ({torch.cuda.get_device_name()})" if a.device.startswith("cuda") else ""),
+        f"Selector: {params.get('selector_hidden', RCDKDClassifier().selector_hidden)} hidden units; "
+        f"parameters other than the defaults: {params or 'none'}",
         "",
         "| threads | load | teacher epoch (s) | RCD-KD student epoch (s) | plain-KD epoch (s) | RCD-KD / plain-KD "
         "| RCD-KD / teacher |",
@@ -216,7 +225,7 @@ def main(argv=None):
                 for b in burners:
                     b.start()
             try:
-                r = epoch_times(a.epochs, a.warmup, threads, a.device, a.data_home)
+                r = epoch_times(a.epochs, a.warmup, threads, a.device, a.data_home, **params)
             finally:
                 for b in burners:
                     b.terminate()
@@ -233,7 +242,7 @@ def main(argv=None):
               f"windows/s ({100 * tp['predict'] / tp['forward']:.0f} %), batch {last['estimator'].predict_batch_size}"]
     print(lines[-1], flush=True)
     if a.full_fit_epochs:
-        mem = peak_memory_of_fit(a.full_fit_epochs, int(a.threads.split(",")[0]), a.device, a.data_home)
+        mem = peak_memory_of_fit(a.full_fit_epochs, int(a.threads.split(",")[0]), a.device, a.data_home, **params)
         results["full_fit"] = mem
         lines += [f"Whole fit at {a.full_fit_epochs} + {a.full_fit_epochs} epochs: {mem['fit_seconds']:.1f} s "
                   f"(teacher {mem['teacher_seconds']:.1f} s, student {mem['student_seconds']:.1f} s), "
