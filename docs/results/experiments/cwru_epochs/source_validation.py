@@ -1,6 +1,6 @@
 """Choose CWRU epochs without target labels: the teacher's macro-F1 on the *source* test part per epoch.
 
-Run: python docs/results/experiments/cwru_epochs_source_validation.py DATA_HOME TEACHER_LR EPOCHS SOURCES [DOMAIN_WEIGHT] > OUT.txt
+Run: python docs/results/experiments/cwru_epochs/source_validation.py DATA_HOME TEACHER_LR EPOCHS SOURCES [DOMAIN_WEIGHT] > OUT.txt
 (e.g. ``../shared/data/cwru 1e-3 40 0,1,2,3 1.0``)
 
 For each source load of the CWRU short list, fit the DANN teacher (kernel 32, stride 6: the paper's
