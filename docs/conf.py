@@ -76,7 +76,7 @@ def _results_index():
         lines += [f"### `docs/{rel}`", ""]
         mds = sorted(folder.glob("*.md"), key=lambda p: (p.name != "results.md", p.name))
         for md in mds:  # paths are relative to the including page (reproduce.md)
-            lines += [f"```{{include}} {rel}/{md.name}", ":heading-offset: 3", ":relative-images:", "```", ""]
+            lines += [f"```{{include}} {rel}/{md.name}", ":heading-offset: 2", ":relative-images:", "```", ""]
         for png in sorted(folder.glob("*.png")):
             lines += [f"![{png.stem}]({rel}/{png.name})", ""]
         others = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix not in (".md", ".png"))
