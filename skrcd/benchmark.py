@@ -45,7 +45,7 @@ from .datasets._uci_har import SUBJECTS
 from .selection import SelectRandom
 
 __all__ = ["METHODS", "TEACHER_METHODS", "DATASET_PARAMS", "SCENARIOS", "run_one", "aggregate_scores",
-           "summarise", "main"]
+           "summarise", "add_param_option", "parse_param_options", "main"]
 
 #: Method name -> (estimator class, parameters overriding the defaults).
 METHODS = {
@@ -325,10 +325,56 @@ def _parse_scenarios(text, dataset):
     return list(dict.fromkeys(out))
 
 
-def _parse_params(items):
+def add_param_option(parser, example="standardize=joint"):
+    """Add the repeatable ``--param NAME=VALUE`` option (an estimator parameter for every fit) to a parser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    example : str, default="standardize=joint"
+        Shown in the help.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> p = argparse.ArgumentParser()
+    >>> add_param_option(p)
+    >>> p.parse_args(["--param", "temperature=3.5"]).param
+    ['temperature=3.5']
+    """
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help=f"estimator parameter of every fit, e.g. --param {example} (VALUE is read as JSON, "
+                             "else as a string); repeatable")
+
+
+def parse_param_options(parser, items):
+    """``--param`` values -> estimator parameters; an argparse error for a malformed item or an unknown name.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Reports the error (exit status 2) before any run.
+    items : list of str
+        ``NAME=VALUE`` strings; VALUE is read as JSON, else kept as a string.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parse_param_options(argparse.ArgumentParser(), ["selector_hidden=64", "standardize=joint"])
+    {'selector_hidden': 64, 'standardize': 'joint'}
+    """
+    known = RCDKDClassifier().get_params()
     params = {}
     for item in items:
-        name, _, value = item.partition("=")
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--param {item!r} is not NAME=VALUE")
+        if name not in known:
+            parser.error(f"--param {name!r} is not an estimator parameter; known: {', '.join(sorted(known))}")
         try:
             params[name] = json.loads(value)
         except json.JSONDecodeError:
@@ -357,9 +403,7 @@ def _parser():
     p.add_argument("--out", default="benchmark_out")
     p.add_argument("--resume", action="store_true",
                    help="keep --out/runs.csv and skip the runs it holds (same dataset, scenario, seed, method)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="estimator parameter for every method, e.g. --param standardize='\"joint\"' "
-                        "(VALUE is read as JSON, else as a string); repeatable")
+    add_param_option(p)
     return p
 
 
@@ -529,7 +573,7 @@ def main(argv=None):
     p = _parser()
     a = p.parse_args(argv)
     methods, scenarios, seeds = _check_args(p, a)
-    params = _parse_params(a.param)
+    params = parse_param_options(p, a.param)
     os.makedirs(a.out, exist_ok=True)
     runs_path = os.path.join(a.out, "runs.csv")
     history_dir = os.path.join(a.out, "histories")

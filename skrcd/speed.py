@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from .benchmark import _parse_params
+from .benchmark import add_param_option, parse_param_options
 from .classifier import RCDKDClassifier, torch_threads
 from .datasets import load_scenario
 
@@ -198,11 +198,9 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-home", default=None)
     p.add_argument("--out", default=None, help="folder for speed.json and speed.md")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="estimator parameter of every fit, e.g. --param selector_hidden=1024 (VALUE read as JSON, "
-                        "else as a string); repeatable")
+    add_param_option(p, example="selector_hidden=1024")
     a = p.parse_args(argv)
-    params = _parse_params(a.param)
+    params = parse_param_options(p, a.param)
     lines = [
         f"Command: `python -m skrcd.speed {' '.join(argv if argv is not None else sys.argv[1:])}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, device {a.device}"

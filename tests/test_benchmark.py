@@ -139,6 +139,8 @@ def test_resume_skips_finished_runs(tmp_path, fits):
     (["--backend", "spark"], "invalid choice: 'spark'"),
     (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --backend dask"),
     (["--n-jobs", "0"], "--n-jobs must be >= 1 or -1"),
+    (["--param", "selector_hidden"], "--param 'selector_hidden' is not NAME=VALUE"),
+    (["--param", "hidden=64"], "--param 'hidden' is not an estimator parameter"),
 ])
 def test_argument_errors_before_any_run(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.delenv("SKRCD_DATA_HOME", raising=False)
@@ -185,3 +187,12 @@ def test_without_matplotlib_the_plots_are_skipped(tmp_path, monkeypatch, capsys)
     main([*ONE, "--epochs", "1", "--methods", "source_only", "--out", str(tmp_path)])
     assert "matplotlib is not installed: no plots" in capsys.readouterr().err
     assert (tmp_path / "results.md").exists() and not (tmp_path / "bars.png").exists()
+
+
+def test_speed_rejects_unknown_params_before_timing(capsys):
+    from skrcd.speed import main as speed_main
+
+    with pytest.raises(SystemExit) as exc:
+        speed_main(["--param", "selector_width=64"])
+    assert exc.value.code == 2
+    assert "'selector_width' is not an estimator parameter" in capsys.readouterr().err
