@@ -1,7 +1,6 @@
 """skrcd: Reinforced Cross-Domain Knowledge Distillation (RCD-KD) as a scikit-learn estimator."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .baselines import AADClassifier, DANNStudentClassifier, MobileDAClassifier, SourceOnlyClassifier
 from .classifier import RCDKDClassifier
 from .persistence import load

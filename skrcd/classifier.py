@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 import warnings
@@ -13,6 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, check_random_state
 from skorch.history import History
 
+from ._device import cpu_pickle_state, resolve_device, restore_pickle_device, torch_threads
 from .callbacks import EpochProgressBar
 from .data import channel_stats, check_length, check_network_input, check_same_channels, to_panel
 from ._traps import warn_x_tgt_traps
@@ -26,30 +26,6 @@ from .training import DANNStage, DistillationStage, DomainTensors, TeacherOutput
 __all__ = ["RCDKDClassifier"]
 
 
-def resolve_device(device):
-    """``"auto"`` -> CUDA when available, else CPU; anything else -> ``torch.device``.
-
-    Parameters
-    ----------
-    device : str or torch.device
-
-    Returns
-    -------
-    torch.device
-
-    Examples
-    --------
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r} was asked for but CUDA is not available")
-    return device
-
-
 def _is_flat(X, panel):
     """Whether ``X`` was a 2D table ``(n, length)`` read as univariate series (scikit-learn's feature count)."""
     if isinstance(X, (list, tuple)) and len(X) and hasattr(X[0], "columns"):  # sktime df-list
@@ -59,20 +35,6 @@ def _is_flat(X, panel):
     except Exception:  # noqa: BLE001 - unreadable here means not flat; to_panel has accepted it
         return False
     return len(shape) == 2 and panel.shape[1] == 1 and panel.shape[2] == shape[1]
-
-
-@contextlib.contextmanager
-def torch_threads(n):
-    """Set torch's intra-op thread count for a block, then restore it (``None``: leave it)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class RCDKDClassifier(ClassifierMixin, BaseEstimator):
@@ -649,13 +611,9 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ persistence
     def __getstate__(self):
-        from .persistence import cpu_pickle_state
-
         return cpu_pickle_state(super().__getstate__())
 
     def __setstate__(self, state):
-        from .persistence import restore_pickle_device
-
         super().__setstate__(state)
         restore_pickle_device(self)
 

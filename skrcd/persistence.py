@@ -43,6 +43,9 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
+from ._device import resolve_device
+from ._version import __version__
+
 __all__ = [
     "FORMAT_VERSION",
     "ModelFileError",
@@ -113,8 +116,6 @@ def _decode(v):
 
 
 def _versions():
-    from . import __version__
-
     return {"skrcd": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
 
@@ -403,18 +404,6 @@ def save(estimator, path):
     return _write_archive(path, "model", meta, {"networks": states, "arrays": arrays})
 
 
-def _load_device(est, device):
-    if device is not None:
-        return torch.device(device)
-    wanted = est.device
-    if wanted in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    wanted = torch.device(wanted)
-    if wanted.type == "cuda" and not torch.cuda.is_available():
-        return torch.device("cpu")
-    return wanted
-
-
 def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     """Load an estimator saved by :func:`save`; executes no code from the file.
 
@@ -471,7 +460,10 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
         est = klass(**params)
         for name, value in meta["attributes"].items():
             setattr(est, name, _restore_attribute(value, data["arrays"], name))
-        target = _load_device(est, device)
+        if device is None:  # the saved device parameter; the CPU where it asks for CUDA and there is none
+            target = resolve_device(est.device, fallback_to_cpu=True, what="the saved device parameter asks for")
+        else:
+            target = resolve_device(device)
         with torch.random.fork_rng(devices=[]):  # building networks draws init weights: leave the caller's RNG alone
             for attr in _NETWORKS:
                 spec = meta["networks"].get(attr)
@@ -505,67 +497,6 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     if notes:
         warnings.warn("; ".join(notes), UserWarning, stacklevel=2)
     return est
-
-
-# ---------------------------------------------------------------------- pickle
-def cpu_pickle_state(state):
-    """``__getstate__`` helper: copies of non-CPU networks moved to the CPU, so a pickle loads anywhere.
-
-    Parameters
-    ----------
-    state : dict
-        The estimator's ``__dict__`` (as returned by ``BaseEstimator.__getstate__``).
-
-    Returns
-    -------
-    dict
-        A shallow copy with CPU copies of the networks that were elsewhere.
-
-    Examples
-    --------
-    >>> import torch
-    >>> out = cpu_pickle_state({"student_": torch.nn.Linear(2, 2), "x": 1})
-    >>> out["student_"].weight.device.type, out["x"]
-    ('cpu', 1)
-    """
-    out = dict(state)
-    for k, v in state.items():
-        if isinstance(v, torch.nn.Module):
-            p = next(v.parameters(), None)
-            if p is not None and p.device.type != "cpu":
-                out[k] = copy.deepcopy(v).cpu()
-    return out
-
-
-def restore_pickle_device(est):
-    """``__setstate__`` helper: networks back to ``device_``, or on the CPU if it is unavailable (with a warning).
-
-    Parameters
-    ----------
-    est : skrcd.RCDKDClassifier
-        The estimator whose ``__dict__`` was just restored.
-
-    Examples
-    --------
-    >>> from skrcd import RCDKDClassifier
-    >>> restore_pickle_device(RCDKDClassifier())  # unfitted: nothing to move
-    """
-    device = getattr(est, "device_", None)
-    if device is None:
-        return
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        warnings.warn(
-            f"this estimator was fitted on {device} but CUDA is not available here: its networks are on the CPU",
-            UserWarning,
-            stacklevel=3,
-        )
-        device = torch.device("cpu")
-    for attr in _NETWORKS:
-        net = getattr(est, attr, None)
-        if isinstance(net, torch.nn.Module):
-            net.to(device)
-    est.device_ = device
 
 
 # ------------------------------------------------------------------ checkpoints

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from .benchmark import add_param_option, parse_param_options
-from .classifier import RCDKDClassifier, torch_threads
+from ._device import torch_threads
+from .classifier import RCDKDClassifier
 from .datasets import load_scenario
 
 __all__ = ["epoch_times", "predict_throughput", "peak_memory_of_fit", "main"]

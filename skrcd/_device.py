@@ -1,0 +1,137 @@
+"""The one device rule of skrcd, torch's thread count, and pickles that load on any machine.
+
+:func:`resolve_device` turns the ``device`` parameter into a :class:`torch.device`:
+``"auto"`` (or None) is CUDA when it is available, else the CPU; anything else is
+parsed by torch. Asking for CUDA where there is none is an error in ``fit``; loading
+a model file or unpickling an estimator passes ``fallback_to_cpu=True`` and gets the
+CPU with a :class:`DeviceFallbackWarning` instead, so a model fitted on a GPU opens
+on a laptop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import warnings
+
+import torch
+
+__all__ = ["DeviceFallbackWarning", "resolve_device", "torch_threads", "cpu_pickle_state", "restore_pickle_device"]
+
+
+class DeviceFallbackWarning(UserWarning):
+    """CUDA was asked for but is not available here: the networks are on the CPU."""
+
+
+def resolve_device(device, fallback_to_cpu=False, what="device"):
+    """The :class:`torch.device` that ``device`` asks for on this machine.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"auto"`` or None: CUDA when available, else the CPU; otherwise any
+        device torch understands (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ...).
+    fallback_to_cpu : bool, default=False
+        What to do when CUDA is asked for but not available: raise a
+        ``ValueError`` (False), or return the CPU with a
+        :class:`DeviceFallbackWarning` (True).
+    what : str, default="device"
+        How the warning or error names the request (e.g. ``"this estimator was
+        fitted on"``).
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        CUDA asked for and not available, without ``fallback_to_cpu``.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        if not fallback_to_cpu:
+            raise ValueError(f"{what}={str(device)!r} was asked for but CUDA is not available")
+        warnings.warn(f"{what} {device} but CUDA is not available here: the networks are on the CPU",
+                      DeviceFallbackWarning, stacklevel=3)
+        return torch.device("cpu")
+    return device
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """Set torch's intra-op thread count for a block, then restore it (``None``: leave it).
+
+    Parameters
+    ----------
+    n : int or None
+
+    Examples
+    --------
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def cpu_pickle_state(state):
+    """``__getstate__`` helper: copies of the non-CPU networks moved to the CPU, so a pickle loads anywhere.
+
+    Parameters
+    ----------
+    state : dict
+        The estimator's ``__dict__`` (as returned by ``BaseEstimator.__getstate__``).
+
+    Returns
+    -------
+    dict
+        A shallow copy with CPU copies of the networks that were elsewhere.
+    """
+    out = dict(state)
+    for k, v in state.items():
+        if isinstance(v, torch.nn.Module):
+            p = next(v.parameters(), None)
+            if p is not None and p.device.type != "cpu":
+                out[k] = copy.deepcopy(v).cpu()
+    return out
+
+
+def restore_pickle_device(est):
+    """``__setstate__`` helper: the networks back on ``device_``, or on the CPU where CUDA is missing.
+
+    Moves every fitted network (a :class:`torch.nn.Module` attribute ending in
+    ``_``) and sets ``device_`` to where they are.
+
+    Parameters
+    ----------
+    est : skrcd.RCDKDClassifier
+        The estimator whose ``__dict__`` was just restored.
+    """
+    device = getattr(est, "device_", None)
+    if device is None:
+        return
+    device = resolve_device(device, fallback_to_cpu=True, what="this estimator was fitted on")
+    for name, net in vars(est).items():
+        if name.endswith("_") and isinstance(net, torch.nn.Module):
+            net.to(device)
+    est.device_ = device
