@@ -10,7 +10,7 @@ ablations (``selection="all"``, ``"random"``) and the reward ablations
 from __future__ import annotations
 
 from .classifier import RCDKDClassifier
-from .networks import DomainDiscriminator, feature_size
+from .nn.networks import DomainDiscriminator, feature_size
 from .training import DANNStage, SourceOnlyStage
 
 __all__ = ["SourceOnlyClassifier", "DANNStudentClassifier", "MobileDAClassifier", "AADClassifier"]

@@ -18,7 +18,7 @@ from .data import channel_stats, check_length, check_network_input, check_same_c
 from ._traps import warn_x_tgt_traps
 from .domains import _is_masked, check_sample_domain, split_domains
 from .interrupt import FitInterruptedWarning, TrainingInterrupted, deferred_sigint
-from .networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size
+from .nn.networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size
 from .selection import make_selection
 from .persistence import FitCheckpoints
 from .training import DANNStage, DistillationStage, DomainTensors, TeacherOutputs, run_stage
@@ -177,7 +177,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         Student-to-teacher feature adapter.
     discriminator_ : torch.nn.Module
         The domain discriminator.
-    selector_ : skrcd.selector.DQNSelector or None
+    selector_ : skrcd.selection.DQNSelector or None
         The trained selector (``None`` unless ``selection="rl"``).
     classes_ : numpy.ndarray
         Class labels.
@@ -597,8 +597,7 @@ class RCDKDClassifier(ClassifierMixin, BaseEstimator):
         self._run(stage, data, self.student_epochs, generator, callbacks)
         selector = getattr(strategy, "selector", None)
         if selector is not None:  # the replay memory and optimiser are training state, not model state
-            selector.memory, selector.optimizer = None, None
-            selector.eval()
+            selector.release_training_state()
         self.selector_ = selector
 
     def distillation_overrides(self):

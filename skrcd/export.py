@@ -33,7 +33,7 @@ class StudentWithStandardization(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skrcd.networks import CNN1D
+    >>> from skrcd.nn import CNN1D
     >>> m = StudentWithStandardization(CNN1D(2, 3, (4, 4, 4)).eval(), [0.0, 0.0], [1.0, 1.0])
     >>> m(torch.zeros(5, 2, 16)).shape
     torch.Size([5, 3])

@@ -258,8 +258,8 @@ def _estimator_class(path_name, cls):
 
 # --------------------------------------------------------------------- networks
 def _network_spec(est, attr, net):
-    from .networks import DomainDiscriminator
-    from .selector import DQNSelector
+    from .nn.networks import DomainDiscriminator
+    from .selection.dqn import DQNSelector
 
     if attr == "student_":
         return {"build": "initialize_student"}
@@ -283,8 +283,8 @@ def _network_spec(est, attr, net):
 
 
 def _build_network(est, attr, spec, overrides):
-    from .networks import DomainDiscriminator
-    from .selector import DQNSelector
+    from .nn.networks import DomainDiscriminator
+    from .selection.dqn import DQNSelector
 
     n_channels = getattr(est, "n_channels_", None) or est.n_features_in_
     n_classes = len(est.classes_)

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .interrupt import TrainingInterrupted, interrupt_is_forced, note_interrupt, raise_if_requested, snapshot_state
-from .losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
+from .nn.losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
 
 __all__ = [
     "DomainTensors",
@@ -101,7 +101,7 @@ class TrainingStage:
 
         Examples
         --------
-        >>> from skrcd.networks import CNN1D
+        >>> from skrcd.nn import CNN1D
         >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
         >>> stage = SourceOnlyStage(CNN1D(2, 2, (4, 4, 4)), data)
         >>> sorted(stage.state_dict())
@@ -123,7 +123,7 @@ class TrainingStage:
         Examples
         --------
         >>> import copy
-        >>> from skrcd.networks import CNN1D
+        >>> from skrcd.nn import CNN1D
         >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
         >>> stage = SourceOnlyStage(CNN1D(2, 2, (4, 4, 4)), data)
         >>> saved = copy.deepcopy(stage.state_dict())
@@ -166,7 +166,7 @@ class DANNStage(TrainingStage):
     Examples
     --------
     >>> import torch
-    >>> from skrcd.networks import CNN1D, DomainDiscriminator
+    >>> from skrcd.nn import CNN1D, DomainDiscriminator
     >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
     >>> net = CNN1D(2, 2, channels=(4, 4, 4))
     >>> stage = DANNStage(net, DomainDiscriminator(4), data)
@@ -210,7 +210,7 @@ class SourceOnlyStage(TrainingStage):
     Examples
     --------
     >>> import torch
-    >>> from skrcd.networks import CNN1D
+    >>> from skrcd.nn import CNN1D
     >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
     >>> stage = SourceOnlyStage(CNN1D(2, 2, channels=(4, 4, 4)), data)
     >>> list(stage.train_step(torch.arange(8), None, progress=0.0))
@@ -242,7 +242,7 @@ class mc_dropout_mode:
 
     Examples
     --------
-    >>> from skrcd.networks import CNN1D
+    >>> from skrcd.nn import CNN1D
     >>> net = CNN1D(2, 2)
     >>> with mc_dropout_mode(net):
     ...     net.encoder[1].training, net.encoder[4].training
@@ -289,7 +289,7 @@ class TeacherOutputs:
     Examples
     --------
     >>> import torch
-    >>> from skrcd.networks import CNN1D
+    >>> from skrcd.nn import CNN1D
     >>> data = DomainTensors(torch.randn(6, 2, 16), torch.tensor([0, 1] * 3), torch.randn(5, 2, 16))
     >>> outputs = TeacherOutputs(CNN1D(2, 3, channels=(4, 4, 4)), data, mc_passes=4)
     >>> logits, src_feats, mc = outputs.batch(torch.tensor([0, 1]), torch.tensor([2, 3, 4]))
@@ -332,7 +332,7 @@ class TeacherOutputs:
 
         Examples
         --------
-        >>> from skrcd.networks import CNN1D
+        >>> from skrcd.nn import CNN1D
         >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
         >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
         >>> outputs.state_dict()["tgt_mc"].shape
@@ -345,7 +345,7 @@ class TeacherOutputs:
 
         Examples
         --------
-        >>> from skrcd.networks import CNN1D
+        >>> from skrcd.nn import CNN1D
         >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
         >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
         >>> outputs.load_state_dict({"tgt_mc": torch.full((4, 2), 0.5)})
@@ -414,7 +414,7 @@ class DistillationStage(TrainingStage):
     Examples
     --------
     >>> import torch
-    >>> from skrcd.networks import CNN1D, DomainDiscriminator
+    >>> from skrcd.nn import CNN1D, DomainDiscriminator
     >>> from skrcd.selection import SelectAll
     >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
     >>> teacher, student = CNN1D(2, 2, channels=(8, 8, 8)), CNN1D(2, 2, channels=(4, 4, 4))
@@ -583,7 +583,7 @@ def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(
     --------
     >>> import torch
     >>> from skorch.history import History
-    >>> from skrcd.networks import CNN1D
+    >>> from skrcd.nn import CNN1D
     >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
     >>> history = History()
     >>> stage = SourceOnlyStage(CNN1D(2, 2, channels=(4, 4, 4)), data)

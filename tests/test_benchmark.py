@@ -169,7 +169,7 @@ def test_runs_on_a_dask_cluster(tmp_path):
 
 @pytest.mark.skipif(not (CWRU_HOME / "cwru_loads.npz").is_file(), reason="no CWRU data file")
 def test_cwru_uses_the_bearing_preset(tmp_path):
-    from skrcd.networks import CNN1D, count_parameters
+    from skrcd.nn.networks import CNN1D, count_parameters
 
     main(["--dataset", "cwru", "--data-home", str(CWRU_HOME), "--scenarios", "0-1", "--seeds", "0", "--methods",
           "source_only", "--epochs", "1", "--out", str(tmp_path)])

@@ -121,7 +121,7 @@ def test_custom_teacher_is_saved_as_weights_only(fitted, data, tmp_path):
     clf = RCDKDClassifier(**dict(TINY, teacher_epochs=0), teacher=fitted.teacher_, random_state=0)
     clf.fit(X_src, y_src, X_tgt)
     path = clf.save(tmp_path / "custom.skrcd")
-    assert read_metadata(path)["unsaved_params"] == {"teacher": "skrcd.networks.CNN1D"}
+    assert read_metadata(path)["unsaved_params"] == {"teacher": "skrcd.nn.networks.CNN1D"}
     with pytest.warns(UserWarning, match="teacher_ not restored"):
         bare = RCDKDClassifier.load(path)
     assert bare.teacher_ is None and bare.teacher is None

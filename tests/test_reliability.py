@@ -22,7 +22,7 @@ from skrcd import RCDKDClassifier
 from skrcd.datasets import make_domain_shift
 from skrcd.interrupt import FitInterruptedWarning
 from skrcd.persistence import CHECKPOINT_FILE, ModelFileError, _read_archive, read_metadata
-from skrcd.selector import ReplayMemory
+from skrcd.selection.dqn import ReplayMemory
 from skrcd.training import DANNStage, DistillationStage
 
 

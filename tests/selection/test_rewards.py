@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from skrcd.rewards import (
+from skrcd.selection.rewards import (
     entropy,
     kl_divergence,
     selection_reward,
@@ -40,7 +40,7 @@ def test_selection_reward_combines_with_offsets():
     p_unsure = torch.tensor([0.34, 0.33, 0.33])
     student = torch.stack([p_conf, p_unsure])
     teacher = torch.stack([p_conf, p_conf])  # sample 1: student unsure and far from the teacher
-    r = selection_reward(torch.tensor([1, 1]), student, teacher, alpha1=0.2, alpha2=1.8)
+    r = selection_reward(torch.tensor([1, 1]), student, teacher, alpha1=0.2, alpha2=1.8, baseline="batch")
     # sample 0: teacher entropy equals the mean -> teacher "unsure" -> r_unc = -1; KL 0 < mean -> r_tr = +1
     assert r[0].item() == pytest.approx(0.2 * (-1 - 0.5) + 1.8 * (1 - 0.5))
     # sample 1: selected although far (KL above mean) and student unsure -> both -1

@@ -1,6 +1,8 @@
 import torch
 
-from skrcd.networks import CNN1D, TCN, DomainDiscriminator, GradientReversal, count_parameters, feature_size
+import pytest
+
+from skrcd.nn.networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size, grad_reverse
 
 
 def test_cnn_shapes_and_paper_parameter_counts():
@@ -39,15 +41,16 @@ def test_cnn_accepts_other_lengths_and_strides():
 
 def test_tcn_is_causal():
     torch.manual_seed(0)
-    net = TCN(2, 3, channels=(8, 8), kernel_size=5).eval()
-    x = torch.randn(1, 2, 40)
-    x2 = x.clone()
-    x2[..., -1] += 10.0  # only the last step changes: the last-step feature must change
-    x3 = x.clone()
-    x3[..., 0] += 10.0
-    f, f2 = net(x)[1], net(x2)[1]
-    assert not torch.allclose(f, f2)
-    assert net(x)[0].shape == (1, 3)
+    net = TCN(2, 3, channels=(8, 8), kernel_size=5).eval()  # receptive field 1 + 2 * 4 * (1 + 2) = 25 steps
+    x = torch.randn(1, 2, 20)
+    last, first = x.clone(), x.clone()
+    last[..., -1] += 10.0  # only the last step changes
+    first[..., 0] += 10.0  # only the first step changes
+    steps, steps_last, steps_first = net.blocks(x), net.blocks(last), net.blocks(first)
+    assert torch.equal(steps_last[..., :-1], steps[..., :-1])  # no step sees a later one
+    assert not torch.allclose(steps_last[..., -1], steps[..., -1])
+    assert not torch.allclose(steps_first[..., -1], steps[..., -1])  # the feature step sees the whole window
+    assert torch.equal(net(x)[1], steps[..., -1]) and net(x)[0].shape == (1, 3)
     # residual blocks: block 2 is dilated
     assert net.blocks[1].conv1.dilation[0] == 2
 
@@ -58,10 +61,20 @@ def test_discriminator_layout():
     assert sizes == [(128, 64), (64, 64), (64, 2)]
 
 
-def test_gradient_reversal():
+def test_grad_reverse_scales_and_flips_the_gradient():
     x = torch.randn(4, requires_grad=True)
-    GradientReversal(0.3)(x).sum().backward()
+    grad_reverse(x, 0.3).sum().backward()
     assert torch.allclose(x.grad, torch.full((4,), -0.3))
+
+
+@pytest.mark.parametrize("net", [CNN1D(3, 4, (8, 8, 8), kernel_size=7, stride=2, dropout=0.1),
+                                 TCN(3, 4, channels=(8, 16), kernel_size=3, dropout=0.2),
+                                 DomainDiscriminator(16, hidden=8)], ids=["cnn", "tcn", "discriminator"])
+def test_networks_rebuild_from_their_config(net):
+    config = net.get_config()
+    again = type(net)(**config)
+    assert again.get_config() == config
+    again.load_state_dict(net.state_dict())  # same architecture: every tensor fits
 
 
 def test_feature_size_of_module_without_attribute():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from .rewards import selection_reward
-from .selector import DQNSelector
+from .dqn import DQNSelector
 
 __all__ = ["SelectionStrategy", "SelectAll", "SelectRandom", "ReinforcedSelection", "make_selection"]
 
@@ -188,7 +188,7 @@ class ReinforcedSelection(SelectionStrategy):
         "Below the mean" against the batch mean (the paper) or against the mean
         of the samples of the same teacher-predicted class in the batch.
     **selector_params
-        Passed to :class:`skrcd.selector.DQNSelector` (``hidden``, ``sigma0``,
+        Passed to :class:`skrcd.selection.dqn.DQNSelector` (``hidden``, ``sigma0``,
         ``gamma``, ``lr``, ``batch_size``, ``memory_capacity``, ``learning_starts``,
         ``target_tau``).
 

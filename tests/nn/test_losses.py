@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from skrcd.losses import dann_coefficient, distillation_loss, domain_adversarial_loss
-from skrcd.networks import CNN1D, DomainDiscriminator
+from skrcd.nn.losses import dann_coefficient, distillation_loss, domain_adversarial_loss
+from skrcd.nn.networks import CNN1D, DomainDiscriminator
 from skrcd.selection import SelectionStrategy
 from skrcd.training import DistillationStage, DomainTensors, TeacherOutputs
 
@@ -87,7 +87,7 @@ def test_student_stage_makes_discriminator_and_student_adversaries(mode):
 
 
 def test_coral_is_zero_for_equal_covariances_and_positive_otherwise():
-    from skrcd.losses import coral_loss
+    from skrcd.nn.losses import coral_loss
 
     torch.manual_seed(0)
     x = torch.randn(64, 4)

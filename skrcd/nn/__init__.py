@@ -1,0 +1,18 @@
+"""Pure torch building blocks: the networks (:mod:`skrcd.nn.networks`) and the loss terms (:mod:`skrcd.nn.losses`)."""
+
+from .losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
+from .networks import CNN1D, TCN, ConfigMixin, DomainDiscriminator, count_parameters, feature_size, grad_reverse
+
+__all__ = [
+    "CNN1D",
+    "TCN",
+    "DomainDiscriminator",
+    "ConfigMixin",
+    "grad_reverse",
+    "count_parameters",
+    "feature_size",
+    "distillation_loss",
+    "domain_adversarial_loss",
+    "dann_coefficient",
+    "coral_loss",
+]
