@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .classifier import RCDKDClassifier
 from .nn.networks import DomainDiscriminator, feature_size
-from .training import DANNStage, SourceOnlyStage
+from .selection.strategies import SelectAll
+from .training.stages import DANNStage, SourceOnlyStage
 
 __all__ = ["SourceOnlyClassifier", "DANNStudentClassifier", "MobileDAClassifier", "AADClassifier"]
 
@@ -19,7 +20,7 @@ __all__ = ["SourceOnlyClassifier", "DANNStudentClassifier", "MobileDAClassifier"
 class _NoTeacher:
     """Mixin: no teacher stage (the student is trained on its own)."""
 
-    def fit_teacher(self, data, n_channels, n_classes, device, generator, callbacks):
+    def fit_teacher(self, ctx):
         self.teacher_ = None
         self.discriminator_ = None
 
@@ -42,12 +43,12 @@ class SourceOnlyClassifier(_NoTeacher, RCDKDClassifier):
     True
     """
 
-    def fit_student(self, data, n_channels, n_classes, device, generator, callbacks):
-        self.student_ = self.initialize_student(n_channels, n_classes).to(device)
+    def fit_student(self, ctx):
+        self.student_ = self.initialize_student(ctx.n_channels, ctx.n_classes).to(ctx.device)
         self.adapter_ = None
-        stage = SourceOnlyStage(self.student_, data, self.student_lr, self.betas, self.weight_decay,
+        stage = SourceOnlyStage(self.student_, ctx.data, self.student_lr, self.betas, self.weight_decay,
                                 name="source_only")
-        self._run(stage, data, self.student_epochs, generator, callbacks)
+        ctx.run(stage, self.student_epochs)
 
 
 class DANNStudentClassifier(_NoTeacher, RCDKDClassifier):
@@ -65,14 +66,14 @@ class DANNStudentClassifier(_NoTeacher, RCDKDClassifier):
     ['dann_student', 'dann_student']
     """
 
-    def fit_student(self, data, n_channels, n_classes, device, generator, callbacks):
-        self.student_ = self.initialize_student(n_channels, n_classes).to(device)
+    def fit_student(self, ctx):
+        self.student_ = self.initialize_student(ctx.n_channels, ctx.n_classes).to(ctx.device)
         self.adapter_ = None
-        disc = DomainDiscriminator(feature_size(self.student_, n_channels, self.n_timepoints_)).to(device)
+        disc = DomainDiscriminator(feature_size(self.student_, ctx.n_channels, self.n_timepoints_)).to(ctx.device)
         self.discriminator_ = disc
-        stage = DANNStage(self.student_, disc, data, self.teacher_lr, self.betas, self.weight_decay,
+        stage = DANNStage(self.student_, disc, ctx.data, self.teacher_lr, self.betas, self.weight_decay,
                           self.teacher_domain_weight, name="dann_student")
-        self._run(stage, data, self.student_epochs, generator, callbacks)
+        ctx.run(stage, self.student_epochs)
 
 
 class MobileDAClassifier(RCDKDClassifier):
@@ -95,8 +96,6 @@ class MobileDAClassifier(RCDKDClassifier):
     """
 
     def initialize_selection(self):
-        from .selection import SelectAll
-
         return SelectAll()
 
     def distillation_overrides(self):
@@ -124,8 +123,6 @@ class AADClassifier(RCDKDClassifier):
     """
 
     def initialize_selection(self):
-        from .selection import SelectAll
-
         return SelectAll()
 
     def distillation_overrides(self):

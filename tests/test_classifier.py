@@ -211,15 +211,27 @@ def test_nan_loss_stops_with_stage_and_epoch(small):
         RCDKDClassifier(**FAST, teacher_lr=1e30, standardize=False, random_state=0).fit(X_src * 1e30, y_src, X_tgt)
 
 
-def test_domain_standardization_uses_each_domains_statistics(small):
+def test_domain_standardization_uses_each_domains_statistics(small, monkeypatch):
+    import skrcd.classifier
+
     X_src, y_src, X_tgt, _ = small
     X_tgt = X_tgt * 5.0 + 3.0
+    seen = []
+    real = skrcd.classifier.channel_stats
+
+    def spy(*panels):
+        seen.append([round(float(p.mean()), 3) for p in panels])
+        return real(*panels)
+
+    monkeypatch.setattr(skrcd.classifier, "channel_stats", spy)
     clf = RCDKDClassifier(**dict(FAST, teacher_epochs=1, student_epochs=1), standardize="domain", random_state=0)
     clf.fit(X_src, y_src, X_tgt)
+    src_mean, tgt_mean = round(float(X_src.mean()), 3), round(float(X_tgt.mean()), 3)
+    assert seen == [[tgt_mean], [src_mean]]  # the target's statistics (kept for predict), then the source's own
     np.testing.assert_allclose(clf.channel_mean_, X_tgt.mean(axis=(0, 2)), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(clf._source_stats[0], X_src.mean(axis=(0, 2)), rtol=1e-4, atol=1e-4)
     joint = RCDKDClassifier(**dict(FAST, teacher_epochs=1, student_epochs=1), standardize="joint", random_state=0)
     joint.fit(X_src, y_src, X_tgt)
+    assert seen[2:] == [[src_mean, tgt_mean]]  # one set of statistics from both domains
     both = np.concatenate([X_src, X_tgt])
     np.testing.assert_allclose(joint.channel_mean_, both.mean(axis=(0, 2)), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="standardize must be"):

@@ -230,8 +230,7 @@ def test_pickle_payload_is_never_executed(saved, tmp_path):
 
 
 def test_interrupted_estimator_saves_and_loads(data, tmp_path, monkeypatch):
-    from skrcd.interrupt import FitInterruptedWarning
-    from skrcd.training import DANNStage
+    from skrcd.training import DANNStage, FitInterruptedWarning
 
     X_src, y_src, X_tgt, _ = data
     original = DANNStage.train_step

@@ -20,10 +20,10 @@ from skorch.callbacks import Callback
 from conftest import FAST
 from skrcd import RCDKDClassifier
 from skrcd.datasets import make_domain_shift
-from skrcd.interrupt import FitInterruptedWarning
-from skrcd.persistence import CHECKPOINT_FILE, ModelFileError, _read_archive, read_metadata
+from skrcd.persistence import ModelFileError, read_metadata
+from skrcd.persistence.archive import read_archive
 from skrcd.selection.dqn import ReplayMemory
-from skrcd.training import DANNStage, DistillationStage
+from skrcd.training import CHECKPOINT_FILE, DANNStage, DistillationStage, FitInterruptedWarning
 
 
 @pytest.fixture(autouse=True)
@@ -226,7 +226,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(data, monkeypatch, tmp_pa
 def test_checkpoint_holds_selector_memory_and_optimizer(data, tmp_path):
     X_src, y_src, X_tgt, _ = data
     RCDKDClassifier(**TINY, checkpoint_dir=tmp_path, checkpoint_every=1, random_state=0).fit(X_src, y_src, X_tgt)
-    meta, state = _read_archive(tmp_path / CHECKPOINT_FILE, "checkpoint")  # torch.load(weights_only=True)
+    meta, state = read_archive(tmp_path / CHECKPOINT_FILE, "checkpoint")  # torch.load(weights_only=True)
     assert (meta["stage"], meta["epoch"], meta["completed_stages"]) == ("student", 3, ["teacher"])
     strategy = state["stage"]["strategy"]
     assert int(strategy["memory"]["size"]) > 0 and strategy["optimizer"]["state"]

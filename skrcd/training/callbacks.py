@@ -1,4 +1,4 @@
-"""skorch callbacks used by the training loop."""
+"""Callbacks of the training loop: the per-stage progress bar (``verbose > 0``)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,6 @@ class EpochProgressBar(Callback):
     ----------
     keys : tuple of str, default=("loss", "selected", "reward")
         History keys shown in the postfix when present.
-
-    Examples
-    --------
-    >>> bar = EpochProgressBar()
-    >>> bar.keys
-    ('loss', 'selected', 'reward')
     """
 
     def __init__(self, keys=("loss", "selected", "reward")):

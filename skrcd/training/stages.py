@@ -1,36 +1,23 @@
-"""The one training loop of skrcd and the stages that configure it.
+"""The training stages: what one optimisation step of each method does.
 
-:func:`run_stage` iterates epochs and paired source/target mini-batches, records
-one row per epoch in a skorch :class:`~skorch.history.History`, checks the losses
-are finite and calls skorch callbacks. A stage (:class:`DANNStage`,
-:class:`SourceOnlyStage`, :class:`DistillationStage`) only says what one step does.
-Everything inside a step stays on the model's device: logged values are summed as
-tensors and read back once per epoch.
+:func:`skrcd.training.run_stage` runs any of them. A stage (:class:`DANNStage`,
+:class:`SourceOnlyStage`, :class:`DistillationStage`) holds its networks and
+optimiser and returns, from each step, a dict of detached tensors to log; the loop
+averages them over the epoch. A key ``"_n_" + key`` in that dict gives the number of
+values summed under ``key`` in the step (the distillation stage logs once per
+episode); without it the loop divides by the number of steps.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from .interrupt import TrainingInterrupted, interrupt_is_forced, note_interrupt, raise_if_requested, snapshot_state
-from .nn.losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
+from ..nn.losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
 
-__all__ = [
-    "DomainTensors",
-    "TrainingStage",
-    "DANNStage",
-    "SourceOnlyStage",
-    "DistillationStage",
-    "TeacherOutputs",
-    "run_stage",
-    "mc_dropout_mode",
-]
+__all__ = ["DomainTensors", "TrainingStage", "DANNStage", "SourceOnlyStage", "DistillationStage"]
 
 
 @dataclass
@@ -233,147 +220,6 @@ class SourceOnlyStage(TrainingStage):
         return {"loss": loss.detach()}
 
 
-class mc_dropout_mode:
-    """Context manager: eval mode (BatchNorm running stats) with dropout layers active.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-
-    Examples
-    --------
-    >>> from skrcd.nn import CNN1D
-    >>> net = CNN1D(2, 2)
-    >>> with mc_dropout_mode(net):
-    ...     net.encoder[1].training, net.encoder[4].training
-    (False, True)
-    """
-
-    def __init__(self, module):
-        self.module = module
-
-    def __enter__(self):
-        self._was = self.module.training
-        self.module.eval()
-        for m in self.module.modules():
-            if isinstance(m, nn.modules.dropout._DropoutNd):
-                m.train()
-        return self.module
-
-    def __exit__(self, *exc):
-        self.module.train(self._was)
-        return False
-
-
-class TeacherOutputs:
-    """What the frozen teacher gives the distillation stage, cached or recomputed.
-
-    The teacher is frozen while the student trains, so its eval-mode logits and
-    features and its MC-dropout statistics can be computed once per fit and looked
-    up by sample index (``refresh="fit"``), recomputed every epoch (``"epoch"``), once
-    per mini-batch (``"batch"``) or in every episode as the research code does
-    (``"episode"``). The MC passes always run as one batched forward.
-
-    Parameters
-    ----------
-    teacher : torch.nn.Module
-    data : DomainTensors
-    mc_passes : int
-        Number of MC-dropout passes.
-    refresh : {"fit", "epoch", "batch", "episode"}
-    need_mc : bool
-        Whether MC statistics are needed at all.
-    chunk_size : int, default=1024
-        Windows per forward when filling the cache.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skrcd.nn import CNN1D
-    >>> data = DomainTensors(torch.randn(6, 2, 16), torch.tensor([0, 1] * 3), torch.randn(5, 2, 16))
-    >>> outputs = TeacherOutputs(CNN1D(2, 3, channels=(4, 4, 4)), data, mc_passes=4)
-    >>> logits, src_feats, mc = outputs.batch(torch.tensor([0, 1]), torch.tensor([2, 3, 4]))
-    >>> tuple(logits.shape), tuple(src_feats.shape), tuple(mc.shape)
-    ((3, 3), (2, 4), (3, 3))
-    """
-
-    def __init__(self, teacher, data, mc_passes=10, refresh="fit", need_mc=True, chunk_size=1024):
-        if refresh not in ("fit", "epoch", "batch", "episode"):
-            raise ValueError(f"teacher_refresh must be 'fit', 'epoch', 'batch' or 'episode', got {refresh!r}")
-        self.teacher, self.data, self.mc_passes = teacher, data, max(int(mc_passes), 1)
-        self.refresh, self.need_mc, self.chunk_size = refresh, need_mc, chunk_size
-        self.teacher.eval()
-        self._fill()
-
-    @torch.no_grad()
-    def _eval_forward(self, X):
-        outs = [self.teacher(X[i : i + self.chunk_size]) for i in range(0, X.shape[0], self.chunk_size)]
-        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
-
-    @torch.no_grad()
-    def mc_probs(self, X):
-        """Mean softmax of ``mc_passes`` dropout-perturbed teacher passes (one batched forward per chunk)."""
-        out = []
-        step = max(self.chunk_size // self.mc_passes, 1)
-        with mc_dropout_mode(self.teacher):
-            for i in range(0, X.shape[0], step):
-                x = X[i : i + step]
-                logits, _ = self.teacher(x.repeat(self.mc_passes, 1, 1))
-                out.append(logits.softmax(1).view(self.mc_passes, x.shape[0], -1).mean(0))
-        return torch.cat(out)
-
-    def _fill(self):
-        self.tgt_logits, _ = self._eval_forward(self.data.X_tgt)
-        self.src_logits, self.src_features = self._eval_forward(self.data.X_src)
-        self.tgt_mc = self.mc_probs(self.data.X_tgt) if (self.need_mc and self.refresh in ("fit", "epoch")) else None
-
-    def state_dict(self):
-        """The cached MC statistics (drawn with dropout noise, so not recomputable).
-
-        Examples
-        --------
-        >>> from skrcd.nn import CNN1D
-        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
-        >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
-        >>> outputs.state_dict()["tgt_mc"].shape
-        torch.Size([4, 2])
-        """
-        return {"tgt_mc": self.tgt_mc}
-
-    def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned.
-
-        Examples
-        --------
-        >>> from skrcd.nn import CNN1D
-        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
-        >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
-        >>> outputs.load_state_dict({"tgt_mc": torch.full((4, 2), 0.5)})
-        >>> float(outputs.tgt_mc.sum())
-        4.0
-        """
-        mc = state["tgt_mc"]
-        self.tgt_mc = None if mc is None else mc.to(self.tgt_logits.device)
-
-    def on_epoch_begin(self, epoch):
-        """Refresh the MC statistics each epoch when ``refresh="epoch"``."""
-        if self.refresh == "epoch" and epoch > 0 and self.need_mc:
-            self.tgt_mc = self.mc_probs(self.data.X_tgt)
-
-    def batch(self, src_idx, tgt_idx):
-        """Teacher target logits, source features and MC probabilities (or ``None``) for a batch."""
-        mc = None
-        if self.need_mc:
-            mc = self.tgt_mc[tgt_idx] if self.tgt_mc is not None else self.mc_probs(self.data.X_tgt[tgt_idx])
-        return self.tgt_logits[tgt_idx], self.src_features[src_idx], mc
-
-    def episode_mc(self, tgt_idx, mc):
-        """MC probabilities for one episode: fresh passes if ``refresh="episode"``."""
-        if self.need_mc and self.refresh == "episode":
-            return self.mc_probs(self.data.X_tgt[tgt_idx])
-        return mc
-
-
 class DistillationStage(TrainingStage):
     """RCD-KD student stage: selective KD on target plus adversarial domain confusion.
 
@@ -387,7 +233,7 @@ class DistillationStage(TrainingStage):
     Parameters
     ----------
     student, adapter, discriminator : torch.nn.Module
-    teacher_outputs : TeacherOutputs
+    teacher_outputs : skrcd.training.TeacherOutputs
     strategy : skrcd.selection.SelectionStrategy
     data : DomainTensors
     n_episodes : int, default=5
@@ -416,6 +262,7 @@ class DistillationStage(TrainingStage):
     >>> import torch
     >>> from skrcd.nn import CNN1D, DomainDiscriminator
     >>> from skrcd.selection import SelectAll
+    >>> from skrcd.training import TeacherOutputs
     >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
     >>> teacher, student = CNN1D(2, 2, channels=(8, 8, 8)), CNN1D(2, 2, channels=(4, 4, 4))
     >>> outputs = TeacherOutputs(teacher, data, need_mc=False)
@@ -479,10 +326,10 @@ class DistillationStage(TrainingStage):
 
         if self._needs_source:
             x_s, y_s = self.data.X_src[src_idx], self.data.y_src[src_idx]
-        for ep in range(self.n_episodes):
+        for episode in range(self.n_episodes):
             s_logits, s_feats = self.student(x_t)
             state = s_feats.detach()
-            action = self.strategy.select(state, ep)
+            action = self.strategy.select(state, episode)
             if self._needs_source:  # separate forward: each domain batch-normalised on its own
                 src_logits, src_student_feats = self.student(x_s)
             if self.kd_domain == "target":
@@ -520,128 +367,10 @@ class DistillationStage(TrainingStage):
             log("loss_kd", kd.detach())
             log("selected", action.float().mean())
             mc_ep = self.teacher_outputs.episode_mc(tgt_idx, mc)
-            last = ep == self.n_episodes - 1
-            for k, v in self.strategy.observe(state, action, s_logits.detach().softmax(1), mc_ep, ep, last).items():
+            last = episode == self.n_episodes - 1
+            observed = self.strategy.observe(state, action, s_logits.detach().softmax(1), mc_ep, episode, last)
+            for k, v in observed.items():
                 log(k, v)
         return logs
 
 
-def _batches(n, batch_size, n_steps, generator, device):
-    """Row indices of ``n_steps`` shuffled mini-batches of one domain (>= 2 rows each)."""
-    b = min(batch_size, n)
-    if b < 2:  # BatchNorm needs two rows in training mode: draw with replacement
-        idx = torch.randint(n, (n_steps, 2), generator=generator)
-        return idx.to(device)
-    perm = torch.randperm(n, generator=generator)
-    reps = math.ceil(n_steps * b / n)
-    if reps > 1:
-        perm = torch.cat([perm] + [torch.randperm(n, generator=generator) for _ in range(reps - 1)])
-    return perm[: n_steps * b].view(n_steps, b).to(device)
-
-
-def run_stage(stage, data, n_epochs, batch_size, history, generator, callbacks=(), net=None, start_epoch=0):
-    """Train one stage for ``n_epochs`` epochs; the single loop every method uses.
-
-    Each epoch pairs ``max(1, min(n_src, n_tgt) // batch_size)`` shuffled source and
-    target mini-batches (incomplete last batches are dropped, as in the reference
-    code; a domain smaller than the batch is used whole).
-
-    Parameters
-    ----------
-    stage : TrainingStage
-    data : DomainTensors
-    n_epochs : int
-    batch_size : int
-    history : skorch.history.History
-        A row is appended per epoch, with ``stage``, ``epoch``, ``dur`` and the
-        stage's logged values (means over the epoch's steps).
-    generator : torch.Generator
-        CPU generator for the shuffles.
-    callbacks : sequence of skorch callbacks
-        Their ``on_epoch_end(net, stage=..., ...)`` is called after each epoch.
-    net : object, optional
-        Passed to the callbacks as ``net`` (the estimator).
-    start_epoch : int, default=0
-        Epochs already done (resuming from a checkpoint): epochs ``start_epoch + 1``
-        to ``n_epochs`` run, on the same schedule as in one uninterrupted run.
-
-    Raises
-    ------
-    FloatingPointError
-        If a logged loss becomes NaN or infinite (naming the stage and epoch).
-    skrcd.interrupt.TrainingInterrupted
-        On Ctrl-C (a :class:`KeyboardInterrupt` in a step or a callback, or a
-        first Ctrl-C deferred by :func:`skrcd.interrupt.deferred_sigint` to the
-        end of the step): the weights of the stage's networks are rolled back to
-        the last completed epoch (optimiser and selector state are not: resume
-        from a checkpoint to continue training exactly), ``history`` keeps only
-        complete rows, the callbacks' ``on_train_end`` run, then this
-        :class:`KeyboardInterrupt` subclass is raised. A second Ctrl-C propagates
-        as a plain :class:`KeyboardInterrupt`.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skorch.history import History
-    >>> from skrcd.nn import CNN1D
-    >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
-    >>> history = History()
-    >>> stage = SourceOnlyStage(CNN1D(2, 2, channels=(4, 4, 4)), data)
-    >>> run_stage(stage, data, n_epochs=2, batch_size=4, history=history, generator=torch.Generator())
-    >>> [(row["stage"], row["epoch"]) for row in history]
-    [('source_only', 1), ('source_only', 2)]
-    """
-    n_src, n_tgt = data.X_src.shape[0], data.X_tgt.shape[0]
-    device = data.X_src.device
-    b_src, b_tgt = min(batch_size, n_src), min(batch_size, n_tgt)
-    n_steps = max(1, min(n_src // b_src, n_tgt // b_tgt))
-    for cb in callbacks:
-        cb.on_train_begin(net, stage=stage.name, n_epochs=n_epochs)
-    done, n_rows = start_epoch, len(history)
-    # what a Ctrl-C rolls back to: the networks' weights only (a few MB at most); the
-    # selector, replay memory and optimisers are training state, saved by checkpoints
-    last_done = snapshot_state(stage, weights_only=True)
-    try:
-        for epoch in range(start_epoch, n_epochs):
-            t0 = time.perf_counter()
-            stage.on_epoch_begin(epoch, n_epochs)
-            src_b = _batches(n_src, batch_size, n_steps, generator, device)
-            tgt_b = _batches(n_tgt, batch_size, n_steps, generator, device)
-            sums = {}
-            for step in range(n_steps):
-                progress = (epoch * n_steps + step) / (n_epochs * n_steps)
-                for k, v in stage.train_step(src_b[step], tgt_b[step], progress).items():
-                    sums[k] = sums.get(k, 0) + v
-                raise_if_requested()
-            history.new_epoch()
-            history.record("stage", stage.name)
-            history.record("epoch", epoch + 1)
-            for k, v in sums.items():
-                if k.startswith("_n_"):
-                    continue
-                count = sums.get("_n_" + k, n_steps)
-                value = float(v) / float(count)  # the one device sync of the epoch
-                if k.startswith("loss") and not math.isfinite(value):
-                    raise FloatingPointError(
-                        f"{k} became {value} in stage {stage.name!r} at epoch {epoch + 1}/{n_epochs}; "
-                        "check the input scale, or lower the learning rate"
-                    )
-                history.record(k, value)
-            history.record("dur", time.perf_counter() - t0)
-            last_done = snapshot_state(stage, weights_only=True)
-            done, n_rows = epoch + 1, len(history)
-            for cb in callbacks:
-                cb.on_epoch_end(net, stage=stage.name, epoch=epoch + 1, n_epochs=n_epochs)
-    except KeyboardInterrupt:
-        if interrupt_is_forced():  # a second Ctrl-C: stop now
-            raise
-        note_interrupt()
-        if last_done is not None:
-            for module, weights in zip(stage.modules(), last_done["modules"]):
-                module.load_state_dict(weights)
-        del history[n_rows:]
-        for cb in callbacks:
-            cb.on_train_end(net, stage=stage.name)
-        raise TrainingInterrupted(stage.name, done, n_epochs) from None
-    for cb in callbacks:
-        cb.on_train_end(net, stage=stage.name)

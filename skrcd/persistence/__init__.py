@@ -1,0 +1,12 @@
+"""Saving and loading estimators in skrcd's safe file format.
+
+- :mod:`skrcd.persistence.archive`: the file container (a zip of JSON metadata and
+  tensors read with ``torch.load(weights_only=True)``), shared with the training
+  checkpoints (:mod:`skrcd.training.checkpoints`);
+- :mod:`skrcd.persistence.model_file`: saving and loading fitted estimators.
+"""
+
+from .archive import FORMAT_VERSION, ModelFileError, read_metadata
+from .model_file import ModelFileMixin, load, save
+
+__all__ = ["FORMAT_VERSION", "ModelFileError", "ModelFileMixin", "save", "load", "read_metadata"]

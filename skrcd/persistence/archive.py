@@ -1,0 +1,249 @@
+"""The skrcd file container, shared by model files and training checkpoints.
+
+A skrcd file is a zip archive of two members:
+
+``skrcd.json``
+    Metadata as JSON: the format name and version, the kind of file (``"model"``
+    or ``"checkpoint"``), the skrcd, torch, numpy and Python versions that wrote
+    it, and what the kind of file adds (:mod:`skrcd.persistence.model_file`,
+    :mod:`skrcd.training.checkpoints`).
+``tensors.pt``
+    ``torch.save`` of a dict of plain tensors and state dicts, read back with
+    ``torch.load(weights_only=True)``.
+
+Reading never executes code from the file. Corrupt, truncated, foreign or
+too-new files raise :class:`ModelFileError`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._version import __version__
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "NotJSONError",
+    "class_path",
+    "encode",
+    "decode",
+    "write_archive",
+    "read_archive",
+    "read_metadata",
+]
+
+FORMAT_NAME = "skrcd"
+FORMAT_VERSION = 1
+_META, _TENSORS = "skrcd.json", "tensors.pt"
+
+
+class ModelFileError(ValueError):
+    """A file is not a readable skrcd file: corrupt, truncated, foreign or written by a newer skrcd."""
+
+
+# ------------------------------------------------------------------ JSON values
+class NotJSONError(TypeError):
+    """A value that :func:`encode` cannot write as JSON."""
+
+
+def class_path(obj):
+    """``module.QualifiedName`` of a class or of an object's class.
+
+    Examples
+    --------
+    >>> class_path(ModelFileError)
+    'skrcd.persistence.archive.ModelFileError'
+    """
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def encode(v):
+    """Plain Python/numpy values -> JSON values (tuples tagged); anything else raises :class:`NotJSONError`.
+
+    Examples
+    --------
+    >>> encode({"channels": (16, 32), "lr": 0.01})
+    {'channels': {'__tuple__': [16, 32]}, 'lr': 0.01}
+    >>> decode(encode((1, "a")))
+    (1, 'a')
+    """
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    if isinstance(v, tuple):
+        return {"__tuple__": [encode(x) for x in v]}
+    if isinstance(v, list):
+        return [encode(x) for x in v]
+    if isinstance(v, dict) and all(isinstance(k, str) for k in v):
+        return {k: encode(x) for k, x in v.items()}
+    raise NotJSONError(type(v).__name__)
+
+
+def decode(v):
+    """The inverse of :func:`encode`."""
+    if isinstance(v, list):
+        return [decode(x) for x in v]
+    if isinstance(v, dict):
+        if set(v) == {"__tuple__"}:
+            return tuple(decode(x) for x in v["__tuple__"])
+        return {k: decode(x) for k, x in v.items()}
+    return v
+
+
+def _versions():
+    """The versions written into every file."""
+    return {"skrcd": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+# ---------------------------------------------------------------- the container
+def write_archive(path, kind, meta, tensors):
+    """Write metadata and tensors atomically (a temporary file, then a rename).
+
+    Parameters
+    ----------
+    path : str or path-like
+    kind : {"model", "checkpoint"}
+    meta : dict
+        JSON-able metadata (the format, kind and versions are added).
+    tensors : dict
+        Plain tensors and state dicts, nested in dicts and lists.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": kind, "versions": _versions(), **meta}
+    text = json.dumps(meta, indent=1).encode("utf-8")
+    buf = io.BytesIO()
+    torch.save(tensors, buf)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            with zipfile.ZipFile(f, "w") as zf:
+                zf.writestr(zipfile.ZipInfo(_META, (1980, 1, 1, 0, 0, 0)), text, zipfile.ZIP_DEFLATED)
+                zf.writestr(zipfile.ZipInfo(_TENSORS, (1980, 1, 1, 0, 0, 0)), buf.getvalue(), zipfile.ZIP_STORED)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _check_meta(meta, path, kind):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is not a skrcd file (its metadata names no skrcd format)")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(f"{path} is corrupt: format_version {version!r} is not a positive integer")
+    if version > FORMAT_VERSION:
+        wrote = meta.get("versions", {}).get("skrcd", "?")
+        raise ModelFileError(
+            f"{path} has file format version {version}, written by skrcd {wrote}; this skrcd reads format "
+            f"versions up to {FORMAT_VERSION}: upgrade skrcd to load it"
+        )
+    if kind is not None and meta.get("kind") != kind:
+        hint = " (resume it with fit(..., resume=True))" if meta.get("kind") == "checkpoint" else ""
+        raise ModelFileError(f"{path} holds a skrcd {meta.get('kind')!r}, not a {kind!r}{hint}")
+
+
+def read_archive(path, kind=None, tensors=True):
+    """Read a file written by :func:`write_archive`; executes nothing.
+
+    Parameters
+    ----------
+    path : str or path-like
+    kind : {"model", "checkpoint"} or None
+        The kind of file expected (None: any).
+    tensors : bool, default=True
+        Read the tensors too (with ``torch.load(weights_only=True)``).
+
+    Returns
+    -------
+    meta : dict
+    tensors : dict or None
+
+    Raises
+    ------
+    ModelFileError
+        Not a readable skrcd file of that kind.
+    FileNotFoundError
+        No file at ``path``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if _META not in names or (tensors and _TENSORS not in names):
+                raise ModelFileError(f"{path} is not a skrcd file (it lacks {_META} or {_TENSORS})")
+            try:
+                meta = json.loads(zf.read(_META).decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ModelFileError(f"{path} is corrupt: its metadata is not valid JSON ({exc})") from None
+            _check_meta(meta, path, kind)
+            raw = zf.read(_TENSORS) if tensors else None
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise ModelFileError(f"{path} is not a skrcd file, or it is truncated or corrupt ({exc})") from None
+    if raw is None:
+        return meta, None
+    try:
+        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure here means an unreadable or unsafe payload
+        raise ModelFileError(
+            f"{path}: its tensors cannot be read safely with torch.load(weights_only=True) ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path} is corrupt: its tensors are a {type(data).__name__}, not a dict")
+    return meta, data
+
+
+def read_metadata(path):
+    """The JSON metadata of a skrcd model or checkpoint file (versions, class, parameters, ...).
+
+    Reads no tensors and executes nothing.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a readable skrcd file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = write_archive(os.path.join(tempfile.mkdtemp(), "x.skrcd"), "model", {"note": "hi"}, {})
+    >>> meta = read_metadata(path)
+    >>> meta["kind"], meta["note"], sorted(meta["versions"])
+    ('model', 'hi', ['numpy', 'python', 'skrcd', 'torch'])
+    """
+    return read_archive(path, None, tensors=False)[0]

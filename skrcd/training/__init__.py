@@ -1,0 +1,39 @@
+"""Training: the one loop every method uses, the stages that configure it, and what keeps a fit safe.
+
+- :mod:`skrcd.training.loop`: :func:`run_stage` (epochs, paired source/target
+  mini-batches, history, callbacks, Ctrl-C) and :class:`FitContext` (what the stage
+  hooks of one fit share);
+- :mod:`skrcd.training.stages`: what one step of each stage does (DANN teacher,
+  source-only, distillation);
+- :mod:`skrcd.training.teacher_cache`: the frozen teacher's outputs and
+  MC-dropout statistics, cached or recomputed;
+- :mod:`skrcd.training.interrupt`: graceful Ctrl-C;
+- :mod:`skrcd.training.checkpoints`: checkpoints and resuming;
+- :mod:`skrcd.training.callbacks`: the progress bar.
+"""
+
+from .callbacks import EpochProgressBar
+from .checkpoints import CHECKPOINT_FILE, CheckpointCallback, FitCheckpoints
+from .interrupt import FitInterruptedWarning, TrainingInterrupted, deferred_sigint
+from .loop import FitContext, run_stage
+from .stages import DANNStage, DistillationStage, DomainTensors, SourceOnlyStage, TrainingStage
+from .teacher_cache import TeacherOutputs, mc_dropout_mode
+
+__all__ = [
+    "DomainTensors",
+    "TrainingStage",
+    "DANNStage",
+    "SourceOnlyStage",
+    "DistillationStage",
+    "TeacherOutputs",
+    "run_stage",
+    "mc_dropout_mode",
+    "FitContext",
+    "FitCheckpoints",
+    "CheckpointCallback",
+    "CHECKPOINT_FILE",
+    "TrainingInterrupted",
+    "FitInterruptedWarning",
+    "deferred_sigint",
+    "EpochProgressBar",
+]
