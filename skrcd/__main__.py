@@ -1,14 +1,21 @@
-"""``skrcd`` command line: ``skrcd demo`` (the bundled UCI-HAR demo), ``skrcd benchmark``."""
+"""``skrcd`` command line: ``skrcd demo``, ``skrcd benchmark``, ``skrcd benchmark speed``."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-COMMANDS = {"demo": "skrcd.demo", "benchmark": "skrcd.benchmark"}
+#: Command words -> (module whose ``main(argv)`` runs it, one-line description).
+COMMANDS = {
+    ("demo",): ("skrcd.experiments.demo", "RCD-KD on the bundled UCI-HAR scenario 2 -> 11"),
+    ("benchmark",): ("skrcd.experiments.benchmark",
+                     "methods x scenarios x seeds under the paper protocol (CSV, tables, plots)"),
+    ("benchmark", "speed"): ("skrcd.experiments.speed", "seconds per epoch, predict throughput, peak memory"),
+}
 
 
 def main(argv=None):
-    """Dispatch ``skrcd <command> [options]``: ``demo`` or ``benchmark`` (``benchmark speed``).
+    """Dispatch ``skrcd <command> [options]`` (see :data:`COMMANDS`).
 
     Parameters
     ----------
@@ -23,20 +30,21 @@ def main(argv=None):
     Examples
     --------
     >>> main(["--help"])
-    usage: skrcd {demo,benchmark} [options]
-      demo       RCD-KD on the bundled UCI-HAR scenario 2 -> 11
-      benchmark  methods x scenarios x seeds under the paper protocol (CSV, tables, plots)
+    usage: skrcd {demo,benchmark,benchmark speed} [options]
+      demo             RCD-KD on the bundled UCI-HAR scenario 2 -> 11
+      benchmark        methods x scenarios x seeds under the paper protocol (CSV, tables, plots)
+      benchmark speed  seconds per epoch, predict throughput, peak memory
     0
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: skrcd {%s} [options]" % ",".join(COMMANDS))
-        print("  demo       RCD-KD on the bundled UCI-HAR scenario 2 -> 11")
-        print("  benchmark  methods x scenarios x seeds under the paper protocol (CSV, tables, plots)")
+    words = max((c for c in COMMANDS if tuple(argv[: len(c)]) == c), key=len, default=None)
+    if words is None:
+        names = [" ".join(c) for c in COMMANDS]
+        print("usage: skrcd {%s} [options]" % ",".join(names))
+        for name, (_, text) in zip(names, COMMANDS.values()):
+            print(f"  {name:<15}  {text}")
         return 0 if (not argv or argv[0] in ("-h", "--help")) else 2
-    import importlib
-
-    importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+    importlib.import_module(COMMANDS[words][0]).main(argv[len(words):])
     return 0
 
 

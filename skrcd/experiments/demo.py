@@ -12,8 +12,8 @@ import time
 
 from sklearn.metrics import f1_score
 
-from .classifier import RCDKDClassifier
-from .datasets import load_scenario
+from ..classifier import RCDKDClassifier
+from ..datasets import load_scenario
 
 __all__ = ["run_demo"]
 
@@ -40,14 +40,6 @@ def run_demo(epochs=DEMO_EPOCHS, source=2, target=11, random_state=0, device="au
     -------
     dict
         Macro-F1 (x100) of teacher and student, parameter counts and fit times.
-
-    Examples
-    --------
-    >>> import contextlib, io
-    >>> with contextlib.redirect_stdout(io.StringIO()):  # the printed report
-    ...     result = run_demo(epochs=1, device="cpu", verbose=0)
-    >>> result["teacher_params"], result["student_params"]
-    (200902, 13366)
     """
     sc = load_scenario("uci_har", source=source, target=target)
     clf = RCDKDClassifier(teacher_epochs=epochs, student_epochs=epochs, random_state=random_state,
@@ -75,7 +67,13 @@ def run_demo(epochs=DEMO_EPOCHS, source=2, target=11, random_state=0, device="au
 
 
 def main(argv=None):
-    """Command-line entry of the demo."""
+    """Command-line entry of the demo: ``skrcd demo [--epochs N] [--source S] [--target T] ...``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Options (``--help`` lists them); ``sys.argv[1:]`` by default.
+    """
     p = argparse.ArgumentParser(prog="skrcd demo", description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="epochs of each stage (paper: 80)")
     p.add_argument("--source", type=int, default=2)

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import skrcd.benchmark as bench
+import skrcd.experiments.benchmark as bench
 from skrcd import RCDKDClassifier
-from skrcd.benchmark import METHODS, TEACHER_METHODS, main
+from skrcd.experiments.benchmark import METHODS, TEACHER_METHODS, main
 from skrcd.datasets import load_scenario
 
 ONE = ["--scenarios", "2-11", "--seeds", "0", "--threads", "1"]
-CWRU_HOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "cwru"
+CWRU_HOME = Path(__file__).resolve().parents[3] / "shared" / "data" / "cwru"
 
 
 def _rows(out):
@@ -190,7 +190,7 @@ def test_without_matplotlib_the_plots_are_skipped(tmp_path, monkeypatch, capsys)
 
 
 def test_speed_rejects_unknown_params_before_timing(capsys):
-    from skrcd.speed import main as speed_main
+    from skrcd.experiments.speed import main as speed_main
 
     with pytest.raises(SystemExit) as exc:
         speed_main(["--param", "selector_width=64"])

@@ -1,0 +1,465 @@
+"""Paper-protocol benchmark: methods x scenarios x seeds on real data.
+
+``skrcd benchmark`` (or ``python -m skrcd.experiments.benchmark``, or the older
+``python -m skrcd.benchmark``) fits each method on each
+scenario and seed under the paper protocol (labelled source train part,
+unlabelled target train part, macro-F1 on the target's whole test part).
+
+The teacher is fitted once per scenario and seed (the ``teacher`` row) and shared
+by every method that distils one (:data:`TEACHER_METHODS`): they receive the
+trained teacher and its trained domain discriminator with ``teacher_epochs=0``.
+Runs go through joblib (``--n-jobs``, ``--backend loky|threading|dask|ray``,
+``--scheduler`` for a dask cluster) in three phases: the teachers, then every run
+but ``kd_random``, then ``kd_random`` (which replays the per-epoch selected
+fraction of the ``rcdkd`` run of the same scenario and seed).
+
+Outputs in ``--out``: ``runs.csv`` (one row per run, appended as runs finish;
+``--resume`` skips the runs it holds), ``results.md`` (macro-F1 and accuracy,
+mean ± std over seeds), ``histories/*.json`` (each run's ``history_``),
+``teachers/*.skrcd`` (the shared teachers, reused by ``--resume``) and, with
+matplotlib, ``bars.png`` and ``rcdkd_curves.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import itertools
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from ..baselines import AADClassifier, DANNStudentClassifier, MobileDAClassifier, SourceOnlyClassifier
+from ..classifier import RCDKDClassifier
+from ..datasets import CWRU_SCENARIOS, PAPER_SCENARIOS, load_cwru, load_scenario, load_uci_har
+from ..datasets._cwru import LOADS
+from ..datasets._uci_har import SUBJECTS
+from ..selection import SelectRandom
+from ._cli import add_param_option, parse_param_options
+from .results import FIELDS, append_runs, read_runs, summarise
+
+__all__ = ["METHODS", "TEACHER_METHODS", "DATASET_PARAMS", "SCENARIOS", "main"]
+
+#: Method name -> (estimator class, parameters overriding the defaults).
+METHODS = {
+    "rcdkd": (RCDKDClassifier, {}),
+    "rcdkd_unc": (RCDKDClassifier, {"alpha2": 0.0}),  # uncertainty-consistency reward only
+    "rcdkd_tr": (RCDKDClassifier, {"alpha1": 0.0}),  # transferability reward only
+    "kd_all": (RCDKDClassifier, {"selection": "all"}),
+    "kd_random": (RCDKDClassifier, {}),  # selection set per run: the rcdkd run's per-epoch rate
+    "source_only": (SourceOnlyClassifier, {}),
+    "dann_student": (DANNStudentClassifier, {}),
+    "mobileda": (MobileDAClassifier, {}),
+    "aad": (AADClassifier, {}),
+}
+#: Methods that distil a teacher: the benchmark fits one per scenario and seed and shares it among them.
+TEACHER_METHODS = ("rcdkd", "rcdkd_unc", "rcdkd_tr", "kd_all", "kd_random", "mobileda", "aad")
+#: Estimator parameters of each data set, applied before the ``--param`` overrides. CWRU: the paper's
+#: bearing-fault first convolution (kernel 32, stride 6); ``kernel_size``/``stride`` only set the first
+#: convolution of the CNNs (teacher and student), the later ones keep kernel 8, stride 1.
+DATASET_PARAMS = {"uci_har": {}, "cwru": {"kernel_size": 32, "stride": 6}}
+#: Named scenario lists of each data set (``--scenarios paper`` / ``all``). UCI-HAR ``all``: the paper's
+#: five scenarios and their reverses (ten, all within the bundled subjects); CWRU ``all``: the 12
+#: ordered pairs of motor loads.
+SCENARIOS = {
+    "uci_har": {"paper": tuple(PAPER_SCENARIOS),
+                "all": tuple(PAPER_SCENARIOS) + tuple((t, s) for s, t in PAPER_SCENARIOS)},
+    "cwru": {"paper": tuple(CWRU_SCENARIOS), "all": tuple(itertools.permutations(LOADS, 2))},
+}
+_DOMAINS = {"uci_har": SUBJECTS, "cwru": LOADS}
+_BACKENDS = ("loky", "threading", "multiprocessing", "sequential", "dask", "ray")
+
+
+def _worker_name():
+    """The dask worker running this job, else ``host:pid``."""
+    distributed = sys.modules.get("distributed")
+    if distributed is not None:
+        try:
+            return distributed.get_worker().address
+        except ValueError:  # not in a dask worker
+            pass
+    return f"{platform.node()}:{os.getpid()}"
+
+
+def _fit_and_score(method, dataset, source, target, seed, epochs=None, data_home=None, n_threads=1, device="cpu",
+                   extra_params=None, shared_teacher=None):
+    """Fit one run; return ``(rows, history, estimator)``.
+
+    ``method="teacher"`` fits the teacher stage only (``student_epochs=0``);
+    ``shared_teacher`` (a dict with ``teacher``, ``discriminator``, ``fit_time``) is
+    passed to the estimator as trained (``teacher_epochs=0``).
+    """
+    if method == "teacher":
+        cls, method_params = RCDKDClassifier, {}
+    else:
+        cls, method_params = METHODS[method]
+    params = {**method_params, **DATASET_PARAMS[dataset], **(extra_params or {})}
+    if epochs is not None:
+        params.update(teacher_epochs=epochs, student_epochs=epochs)
+    if method == "teacher":  # no student stage; "all" skips the selector and the teacher's MC statistics
+        params.update(student_epochs=0, selection="all")
+    if shared_teacher is not None:
+        params.update(teacher=shared_teacher["teacher"], discriminator=shared_teacher["discriminator"],
+                      teacher_epochs=0)
+    sc = load_scenario(dataset, source=source, target=target, data_home=data_home)
+    clf = cls(random_state=seed, n_threads=n_threads, device=device, **params)
+    t0 = time.perf_counter()
+    clf.fit(sc.X_src, sc.y_src, sc.X_tgt)
+    wall = time.perf_counter() - t0
+    if getattr(clf, "interrupted_", None) is not None:  # Ctrl-C in this process: stop, record no partial run
+        raise KeyboardInterrupt(f"{method} on {dataset} {source}-{target} seed {seed} was interrupted")
+    base = {"dataset": dataset, "scenario": f"{source}-{target}", "seed": seed}
+    teacher_time = shared_teacher["fit_time"] if shared_teacher is not None else clf.fit_time_.get("teacher", 0.0)
+    if shared_teacher is None and getattr(clf, "teacher_", None) is None:
+        teacher_time = 0.0
+    networks = [("teacher", "teacher")] if method == "teacher" else [("student", method)]
+    if method == "rcdkd" and shared_teacher is None:  # a stand-alone RCD-KD run also reports its own teacher
+        networks.append(("teacher", "teacher"))
+    rows = []
+    for net, name in networks:
+        pred = clf.predict(sc.X_test, network=net)
+        student_time = 0.0 if name == "teacher" else clf.fit_time_.get("student", 0.0)
+        rows.append(dict(
+            base, method=name,
+            macro_f1=100 * f1_score(sc.y_test, pred, average="macro"),
+            accuracy=100 * accuracy_score(sc.y_test, pred),
+            params=int(clf.n_parameters_[net]),
+            fit_time_teacher=teacher_time,
+            fit_time_student=student_time,
+            fit_time_total=wall + (shared_teacher["fit_time"] if shared_teacher is not None else 0.0),
+            selected_last=_last(clf, "selected") if name != "teacher" else float("nan"),
+            selected_per_epoch=" ".join(
+                f"{row['selected']:.4f}" for row in clf.history_ if row["stage"] == "student" and "selected" in row
+            ) if name != "teacher" else "",
+            worker=_worker_name(),
+        ))
+    return rows, [dict(r) for r in clf.history_], clf
+
+
+def _history_path(history_dir, method, scenario, seed):
+    return os.path.join(history_dir, f"{method}_{scenario}_seed{seed}.json")
+
+
+def _write_history(history_dir, method, scenario, seed, history):
+    os.makedirs(history_dir, exist_ok=True)
+    with open(_history_path(history_dir, method, scenario, seed), "w") as f:
+        json.dump(history, f)
+
+
+def _last(clf, key):
+    vals = [row[key] for row in clf.history_ if key in row]
+    return float(np.mean(vals[-10:])) if vals else float("nan")
+
+
+def _parse_scenarios(text, dataset):
+    """``"2-11,7-13"``, ``"paper"`` or ``"all"`` -> list of (source, target); ValueError naming the problem."""
+    if text in SCENARIOS[dataset]:
+        return list(SCENARIOS[dataset][text])
+    out = []
+    valid = _DOMAINS[dataset]
+    for part in text.split(","):
+        pieces = part.strip().split("-")
+        if len(pieces) != 2 or not all(p.strip().isdigit() for p in pieces):
+            raise ValueError(f"--scenarios: {part!r} is not SOURCE-TARGET (e.g. '2-11,7-13'), 'paper' or 'all'")
+        s, t = (int(p) for p in pieces)
+        for d in (s, t):
+            if d not in valid:
+                raise ValueError(f"--scenarios: {d} in {part!r} is not a domain of {dataset} "
+                                 f"(valid: {min(valid)}..{max(valid)})")
+        if s == t:
+            raise ValueError(f"--scenarios: {part!r} has the same source and target")
+        out.append((s, t))
+    return list(dict.fromkeys(out))
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="skrcd benchmark", description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="uci_har", choices=sorted(DATASET_PARAMS))
+    p.add_argument("--scenarios", default="2-11",
+                   help="'2-11,7-13', 'paper' (the data set's paper list) or 'all' (uci_har: the paper "
+                        "scenarios and their reverses; cwru: the 12 ordered load pairs)")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--methods", default="rcdkd,source_only", help=",".join(METHODS))
+    p.add_argument("--epochs", type=int, default=None, help="epochs of every stage (default: the paper's 80)")
+    p.add_argument("--data-home", default=None, help="folder of the full data files (see get_data_home)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each run")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--n-jobs", type=int, default=1, help="runs in parallel (joblib's n_jobs)")
+    p.add_argument("--backend", default="loky", choices=_BACKENDS,
+                   help="joblib backend; dask uses --scheduler's cluster (or a local one of --n-jobs "
+                        "workers) and all its worker threads, whatever --n-jobs (joblib runs in this process "
+                        "when the cluster has a single thread); ray needs ray installed")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="dask scheduler (with --backend dask)")
+    p.add_argument("--out", default="benchmark_out")
+    p.add_argument("--resume", action="store_true",
+                   help="keep --out/runs.csv and skip the runs it holds (same dataset, scenario, seed, method)")
+    add_param_option(p)
+    return p
+
+
+def _check_args(p, a):
+    """Validate the options (argparse errors before any run); return methods, scenarios, seeds."""
+    methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+    for method in methods:
+        if method not in METHODS:
+            p.error(f"unknown method {method!r}; available: {', '.join(METHODS)}")
+    if not methods:
+        p.error("--methods is empty")
+    if "kd_random" in methods and ("rcdkd" not in methods or methods.index("rcdkd") > methods.index("kd_random")):
+        p.error("kd_random uses the per-epoch selection rate of the rcdkd run: list rcdkd before it in --methods")
+    methods = list(dict.fromkeys(methods))
+    try:
+        scenarios = _parse_scenarios(a.scenarios, a.dataset)
+    except ValueError as exc:
+        p.error(str(exc))
+    try:
+        seeds = list(dict.fromkeys(int(s) for s in a.seeds.split(",")))
+    except ValueError:
+        p.error(f"--seeds must be integers separated by commas, got {a.seeds!r}")
+    for name in ("threads", "n_jobs"):
+        if getattr(a, name) < 1 and not (name == "n_jobs" and getattr(a, name) == -1):
+            p.error(f"--{name.replace('_', '-')} must be >= 1" + (" or -1" if name == "n_jobs" else ""))
+    if a.epochs is not None and a.epochs < 1:
+        p.error("--epochs must be >= 1")
+    if a.scheduler is not None and a.backend != "dask":
+        p.error("--scheduler needs --backend dask")
+    if a.backend == "dask" and not all(importlib.util.find_spec(m) for m in ("dask", "distributed")):
+        p.error("--backend dask needs dask and distributed: pip install 'skrcd[dask]'")
+    if a.backend == "ray" and importlib.util.find_spec("ray") is None:
+        p.error("--backend ray needs ray: pip install 'ray[default]'")
+    domains = sorted({d for sc in scenarios for d in sc})
+    try:  # the data are there (one read of the test parts of every domain)
+        if a.dataset == "cwru":
+            load_cwru(loads=domains, split="test", data_home=a.data_home)
+        else:
+            load_uci_har(subjects=domains, split="test", data_home=a.data_home)
+    except (FileNotFoundError, ValueError) as exc:
+        p.error(f"--dataset {a.dataset}: {exc}")
+    return methods, scenarios, seeds
+
+
+@contextlib.contextmanager
+def _joblib_backend(backend, scheduler, n_jobs):
+    """``joblib.parallel_config`` for the backend; with dask, a client on ``scheduler`` (or a local cluster)."""
+    import joblib
+
+    with contextlib.ExitStack() as stack:
+        if backend == "dask":
+            import distributed
+
+            if scheduler is not None:
+                stack.enter_context(distributed.Client(scheduler))
+            else:
+                try:
+                    distributed.default_client()  # the caller's client
+                except ValueError:
+                    n_workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+                    stack.enter_context(distributed.Client(n_workers=n_workers, threads_per_worker=1,
+                                                           dashboard_address=":0"))
+        elif backend == "ray":
+            from ray.util.joblib import register_ray
+
+            register_ray()
+        stack.enter_context(joblib.parallel_config(backend=backend))
+        yield
+
+
+@dataclass
+class _Job:
+    method: str
+    source: int
+    target: int
+    seed: int
+    extra: dict = field(default_factory=dict)
+    shared_teacher: dict | None = None
+
+    @property
+    def scenario(self):
+        return f"{self.source}-{self.target}"
+
+
+def _execute(job, settings):
+    """One run in a joblib worker: the rows, the history and (teacher runs) the fitted teacher estimator."""
+    rows, history, clf = _fit_and_score(job.method, settings["dataset"], job.source, job.target, job.seed,
+                                        settings["epochs"], settings["data_home"], settings["threads"],
+                                        settings["device"], job.extra, job.shared_teacher)
+    return job, rows, history, clf if job.method == "teacher" else None
+
+
+def _run_jobs(jobs, settings, n_jobs, on_result):
+    """Run the jobs through joblib, calling ``on_result`` as each one finishes."""
+    import joblib
+
+    if not jobs:
+        return
+    tasks = (joblib.delayed(_execute)(job, settings) for job in jobs)
+    try:
+        parallel = joblib.Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")
+    except ValueError:  # backends that cannot yield results as they come (multiprocessing)
+        parallel = joblib.Parallel(n_jobs=n_jobs, batch_size=1)
+    for result in parallel(tasks):
+        on_result(*result)
+
+
+def _teacher_path(out, dataset, scenario, seed):
+    return os.path.join(out, "teachers", f"{dataset}_{scenario}_seed{seed}.skrcd")
+
+
+def _print_row(r, write):
+    write(f"{r['scenario']:>6} seed {r['seed']} {r['method']:<12} macro-F1 {r['macro_f1']:6.2f} "
+          f"acc {r['accuracy']:6.2f}  fit {r['fit_time_total']:.1f} s "
+          f"(teacher {r['fit_time_teacher']:.1f} s, student {r['fit_time_student']:.1f} s)")
+
+
+def main(argv=None):
+    """Command-line entry: ``skrcd benchmark [--dataset ...] [--scenarios ...] [--seeds ...] [--methods ...]``.
+
+    ``--help`` lists the options; the module docstring describes the phases and
+    the outputs. A progress bar over the runs goes to stderr, one line per
+    finished run to stdout.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Options (``--help`` lists them); ``sys.argv[1:]`` by default.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = _parser()
+    a = p.parse_args(argv)
+    methods, scenarios, seeds = _check_args(p, a)
+    params = parse_param_options(p, a.param)
+    os.makedirs(a.out, exist_ok=True)
+    runs_path = os.path.join(a.out, "runs.csv")
+    history_dir = os.path.join(a.out, "histories")
+    old = []
+    if a.resume and os.path.exists(runs_path):
+        try:
+            old = read_runs(runs_path)
+        except ValueError as exc:
+            p.error(f"--resume: {exc}")
+    else:
+        append_runs(runs_path, [], header=True)
+    wanted = {(f"{s}-{t}", seed) for s, t in scenarios for seed in seeds}
+    old = [r for r in old if r["dataset"] == a.dataset and (r["scenario"], r["seed"]) in wanted
+           and r["method"] in ["teacher", *methods]]
+    done = {(r["scenario"], r["seed"], r["method"]): r for r in old}
+    old = list(done.values())  # one row per run, even if the file repeats one
+    settings = dict(dataset=a.dataset, epochs=a.epochs, data_home=a.data_home, threads=a.threads, device=a.device)
+
+    # what is left to run, and the teachers it needs
+    pending = {(s, t, seed): [m for m in methods if (f"{s}-{t}", seed, m) not in done]
+               for s, t in scenarios for seed in seeds}
+    shared, rates, teacher_jobs = {}, {}, []
+    for (s, t, seed), todo in pending.items():
+        sc = f"{s}-{t}"
+        if (sc, seed, "rcdkd") in done:
+            rates[sc, seed] = [float(v) for v in done[sc, seed, "rcdkd"]["selected_per_epoch"].split()] or [0.5]
+        if not any(m in TEACHER_METHODS for m in methods):
+            continue
+        saved = _teacher_path(a.out, a.dataset, sc, seed)
+        if (sc, seed, "teacher") in done and not any(m in TEACHER_METHODS for m in todo):
+            continue
+        if (sc, seed, "teacher") in done and os.path.exists(saved):
+            clf = RCDKDClassifier.load(saved, device=a.device)
+            shared[sc, seed] = dict(teacher=clf.teacher_, discriminator=clf.discriminator_,
+                                    fit_time=done[sc, seed, "teacher"]["fit_time_teacher"])
+        else:
+            teacher_jobs.append(_Job("teacher", s, t, seed, dict(params)))
+    phase2 = [(s, t, seed, m) for (s, t, seed), todo in pending.items() for m in todo if m != "kd_random"]
+    phase3 = [(s, t, seed, m) for (s, t, seed), todo in pending.items() for m in todo if m == "kd_random"]
+
+    from tqdm import tqdm
+
+    new = []
+    bar = tqdm(total=len(teacher_jobs) + len(phase2) + len(phase3), desc="benchmark", unit="run", file=sys.stderr,
+               dynamic_ncols=True)
+
+    def on_result(job, rows, history, clf):
+        if clf is not None:  # a shared teacher: keep it for the students and for --resume
+            shared[job.scenario, job.seed] = dict(teacher=clf.teacher_, discriminator=clf.discriminator_,
+                                                  fit_time=rows[0]["fit_time_teacher"])
+            os.makedirs(os.path.join(a.out, "teachers"), exist_ok=True)
+            clf.save(_teacher_path(a.out, a.dataset, job.scenario, job.seed))
+        if job.method == "rcdkd":
+            rates[job.scenario, job.seed] = [float(v) for v in rows[0]["selected_per_epoch"].split()] or [0.5]
+        rows = [r for r in rows if (r["scenario"], r["seed"], r["method"]) not in done]  # a refitted teacher
+        append_runs(runs_path, rows)
+        _write_history(history_dir, job.method, job.scenario, job.seed, history)
+        new.extend(rows)
+        for r in rows:
+            _print_row(r, lambda line: bar.write(line, file=sys.stdout))
+        sys.stdout.flush()
+        bar.update(1)
+
+    def method_job(s, t, seed, m):
+        extra = dict(params)
+        if m == "kd_random":
+            extra["selection"] = SelectRandom(rate=rates[f"{s}-{t}", seed])
+        return _Job(m, s, t, seed, extra, shared.get((f"{s}-{t}", seed)) if m in TEACHER_METHODS else None)
+
+    try:
+        with _joblib_backend(a.backend, a.scheduler, a.n_jobs):
+            _run_jobs(teacher_jobs, settings, a.n_jobs, on_result)  # phase 1: the shared teachers
+            _run_jobs([method_job(*j) for j in phase2], settings, a.n_jobs, on_result)  # phase 2
+            _run_jobs([method_job(*j) for j in phase3], settings, a.n_jobs, on_result)  # phase 3: kd_random
+    finally:
+        bar.close()
+
+    order = {m: i for i, m in enumerate(["teacher", *methods])}
+    sc_order = {f"{s}-{t}": i for i, (s, t) in enumerate(scenarios)}
+    rows = sorted(old + new, key=lambda r: (sc_order[r["scenario"]], r["seed"], order[r["method"]]))
+    _write_results(a.out, argv, a, rows)
+    _write_plots(a.out, rows, history_dir)
+
+
+def _write_results(out, argv, a, rows):
+    command = "python -m skrcd.benchmark " + " ".join(shlex.quote(x) for x in argv)
+    f1, acc = summarise(rows, "macro_f1"), summarise(rows, "accuracy")
+    note = ("mean ± std over seeds; the last column is the mean over scenarios of each seed, then mean ± std "
+            "over seeds")
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(f"Command: `{command}`\n\nMachine: {platform.machine()}, {os.cpu_count()} CPUs, "
+                f"{platform.python_implementation()} {platform.python_version()}; joblib backend {a.backend}, "
+                f"{a.n_jobs} job(s), {a.threads} torch thread(s) per run, device {a.device}\n\n"
+                f"## Macro-F1\n\nMacro-F1 x 100 on the target test part, {note}.\n\n{f1}\n\n"
+                f"## Accuracy\n\nAccuracy x 100 on the target test part, {note}.\n\n{acc}\n")
+    print("macro-F1\n" + f1 + "\n\naccuracy\n" + acc)
+
+
+def _write_plots(out, rows, history_dir):
+    """``bars.png`` and ``rcdkd_curves.png``; a one-line warning without matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None:
+        print("matplotlib is not installed: no plots (pip install 'skrcd[plot]')", file=sys.stderr)
+        return
+    from matplotlib.figure import Figure  # Agg canvas, no pyplot state
+
+    from .plots import plot_benchmark_curves, plot_benchmark_scores
+    from .results import aggregate_scores
+
+    methods, groups, _ = aggregate_scores(rows)
+    fig = Figure(figsize=(max(6.0, 0.25 * len(groups) * (len(methods) + 1) + 1.5), 4.2), layout="constrained")
+    plot_benchmark_scores(rows, ax=fig.subplots())
+    fig.savefig(os.path.join(out, "bars.png"), dpi=120)
+    histories = []
+    for r in rows:
+        path = _history_path(history_dir, r["method"], r["scenario"], r["seed"])
+        if r["method"] == "rcdkd" and os.path.exists(path):
+            with open(path) as f:
+                histories.append((r["scenario"], json.load(f)))
+    if histories:
+        fig = Figure(figsize=(11, 6), layout="constrained")
+        plot_benchmark_curves(histories, fig=fig)
+        fig.suptitle("RCD-KD student stage per scenario: mean over seeds, band ± std")
+        fig.savefig(os.path.join(out, "rcdkd_curves.png"), dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Tables of benchmark results: ``runs.csv`` rows in and out, mean ± std over seeds (pandas; no estimator here).
+
+The plots of :mod:`skrcd.experiments.plots` and the tables of ``results.md``
+both read :func:`aggregate_scores`.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FIELDS", "read_runs", "append_runs", "aggregate_scores", "summarise"]
+
+#: Columns of ``runs.csv``.
+FIELDS = ("dataset", "scenario", "seed", "method", "macro_f1", "accuracy", "params", "fit_time_teacher",
+          "fit_time_student", "fit_time_total", "selected_last", "selected_per_epoch", "worker")
+_INT_FIELDS = {"seed", "params"}
+_FLOAT_FIELDS = {"macro_f1", "accuracy", "fit_time_teacher", "fit_time_student", "fit_time_total", "selected_last"}
+
+
+def read_runs(path):
+    """The rows of a ``runs.csv``, numbers converted.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    ValueError
+        The file's columns are not :data:`FIELDS` (another version of the benchmark wrote it).
+    """
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != FIELDS:
+            raise ValueError(f"{path} has columns {reader.fieldnames}, not {list(FIELDS)}: it was written by "
+                             "another version of the benchmark; use a new --out")
+        rows = []
+        for r in reader:
+            for k in _INT_FIELDS:
+                r[k] = int(r[k])
+            for k in _FLOAT_FIELDS:
+                r[k] = float(r[k])
+            rows.append(r)
+    return rows
+
+
+def append_runs(path, rows, header=False):
+    """Append rows to a ``runs.csv`` (``header=True``: start a new file with the header line).
+
+    Parameters
+    ----------
+    path : str or path-like
+    rows : list of dict
+    header : bool, default=False
+    """
+    with open(path, "w" if header else "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def aggregate_scores(rows, metric="macro_f1"):
+    """Mean and standard deviation over seeds of a metric, per method and scenario, and over scenarios.
+
+    The ``"mean"`` group is the mean over scenarios of each seed, then the mean and
+    standard deviation (``ddof=1``) of these over seeds; only seeds that have every
+    scenario count. A run listed twice counts once (the last row).
+
+    Parameters
+    ----------
+    rows : list of dict or pandas.DataFrame
+        Runs with ``method``, ``scenario``, ``seed`` and ``metric`` (``runs.csv``).
+    metric : str, default="macro_f1"
+
+    Returns
+    -------
+    methods : list of str
+        In order of first appearance.
+    groups : list of str
+        The scenarios in order of first appearance, then ``"mean"``.
+    stats : dict
+        ``(method, group) -> (mean, std, n_seeds)`` for the pairs that have runs.
+
+    Examples
+    --------
+    >>> rows = [dict(method="m", scenario=sc, seed=s, macro_f1=80.0 + s + 10 * i)
+    ...         for i, sc in enumerate(["2-11", "7-13"]) for s in (0, 1)]
+    >>> methods, groups, stats = aggregate_scores(rows)
+    >>> groups, [round(float(v), 2) for v in stats["m", "mean"]]
+    (['2-11', '7-13', 'mean'], [85.5, 0.71, 2.0])
+    """
+    df = pd.DataFrame(rows)
+    df = df[["method", "scenario", "seed", metric]].astype({metric: float})
+    df = df.drop_duplicates(["method", "scenario", "seed"], keep="last")
+    methods, scenarios = list(dict.fromkeys(df["method"])), list(dict.fromkeys(df["scenario"]))
+    table = df.pivot(index=["method", "seed"], columns="scenario", values=metric).reindex(columns=scenarios)
+    stats = {}
+    for m in methods:
+        by_seed = table.loc[m]
+        for s in scenarios:
+            values = by_seed[s].dropna()
+            if len(values):
+                stats[m, s] = _mean_std(values)
+        complete = by_seed.dropna()
+        if len(complete):
+            stats[m, "mean"] = _mean_std(complete.mean(axis=1))
+    return methods, scenarios + ["mean"], stats
+
+
+def _mean_std(values):
+    values = np.asarray(values, dtype=float)
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), sd, len(values)
+
+
+def summarise(rows, metric="macro_f1"):
+    """Markdown table of a metric: mean ± std over seeds per method and scenario, plus the mean over scenarios.
+
+    Parameters
+    ----------
+    rows : list of dict or pandas.DataFrame
+        Runs (``runs.csv``).
+    metric : {"macro_f1", "accuracy"}, default="macro_f1"
+
+    Returns
+    -------
+    str
+        One line per method; the last column is the mean over scenarios (see
+        :func:`aggregate_scores`).
+
+    Examples
+    --------
+    >>> rows = [dict(method="m", scenario="2-11", seed=s, macro_f1=90.0 + s, accuracy=91.0) for s in (0, 1)]
+    >>> print(summarise(rows))
+    | method | 2-11 | mean |
+    |---|---|---|
+    | m | 90.50 ± 0.71 | 90.50 ± 0.71 |
+    """
+    methods, groups, stats = aggregate_scores(rows, metric)
+    lines = ["| method | " + " | ".join(groups) + " |", "|" + "---|" * (len(groups) + 1)]
+    for m in methods:
+        cells = [f"{stats[m, g][0]:.2f} ± {stats[m, g][1]:.2f}" if (m, g) in stats else "-" for g in groups]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

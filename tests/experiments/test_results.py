@@ -1,0 +1,45 @@
+"""Benchmark result tables: the pandas aggregation reproduces the committed ``results.md`` tables."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from skrcd.experiments.results import FIELDS, aggregate_scores, append_runs, read_runs, summarise
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
+# the results written by the current benchmark (a macro-F1 and an accuracy table); older pages have other tables
+RUNS = sorted(p.parent for p in RESULTS.rglob("runs.csv") if "## Accuracy" in (p.parent / "results.md").read_text())
+
+
+@pytest.mark.parametrize("folder", RUNS, ids=[p.relative_to(RESULTS).as_posix() for p in RUNS])
+def test_tables_of_the_committed_results_are_reproduced(folder):
+    runs = pd.read_csv(folder / "runs.csv")  # in the order the runs finished; results.md sorts the methods
+    text = (folder / "results.md").read_text()
+    for metric, title in (("macro_f1", "## Macro-F1"), ("accuracy", "## Accuracy")):
+        table = text.split(title)[1].split("\n\n")[2].strip().splitlines()
+        lines = summarise(runs, metric).splitlines()
+        assert lines[:2] == table[:2] and sorted(lines[2:]) == sorted(table[2:]), metric
+
+
+def test_incomplete_seeds_do_not_enter_the_mean_and_repeated_runs_count_once():
+    rows = [dict(method="m", scenario=sc, seed=s, macro_f1=v)
+            for sc, s, v in [("a", 0, 80.0), ("b", 0, 90.0), ("a", 1, 70.0), ("a", 1, 60.0)]]
+    methods, groups, stats = aggregate_scores(rows)
+    assert (methods, groups) == (["m"], ["a", "b", "mean"])
+    assert stats["m", "a"] == (70.0, pytest.approx(14.142135), 2)  # seed 1's second row replaces its first
+    assert stats["m", "b"] == (90.0, 0.0, 1)
+    assert stats["m", "mean"] == (85.0, 0.0, 1)  # seed 1 has no run of scenario b
+
+
+def test_runs_csv_round_trip(tmp_path):
+    row = dict(dataset="uci_har", scenario="2-11", seed=0, method="rcdkd", macro_f1=91.5, accuracy=92.0, params=13366,
+               fit_time_teacher=1.0, fit_time_student=2.0, fit_time_total=3.0, selected_last=0.9,
+               selected_per_epoch="0.9000 0.9500", worker="host:1")
+    path = tmp_path / "runs.csv"
+    append_runs(path, [], header=True)
+    append_runs(path, [row])
+    assert read_runs(path) == [row]
+    path.write_text(",".join(FIELDS[:-1]) + "\n")
+    with pytest.raises(ValueError, match="another version of the benchmark"):
+        read_runs(path)
