@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -13,13 +15,23 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 from skorch.history import History
 
 from ._device import resolve_device, torch_threads
+from ._param_validation import (
+    Device,
+    HasMethods,
+    InstanceOf,
+    Interval,
+    InvalidParameterError,
+    Options,
+    SequenceOf,
+    validate_params,
+)
 from ._traps import warn_x_tgt_traps
 from .data import channel_stats, check_length, check_network_input, check_same_channels, to_panel
 from .domains import _is_masked, check_sample_domain, split_domains
 from .nn.networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size
 from .persistence import model_file
 from .persistence.model_file import ModelFileMixin
-from .selection.strategies import make_selection
+from .selection.strategies import SelectionStrategy, make_selection
 from .training.callbacks import EpochProgressBar
 from .training.checkpoints import FitCheckpoints
 from .training.interrupt import FitInterruptedWarning, deferred_sigint
@@ -28,6 +40,10 @@ from .training.stages import DANNStage, DistillationStage, DomainTensors
 from .training.teacher_cache import TeacherOutputs
 
 __all__ = ["RCDKDClassifier"]
+
+_POSITIVE_INT, _COUNT = Interval(Integral, 1, None), Interval(Integral, 0, None)
+_POSITIVE, _NON_NEGATIVE = Interval(Real, 0, None, closed="neither"), Interval(Real, 0, None)
+_MODULE = InstanceOf(torch.nn.Module, "a torch.nn.Module")
 
 
 def _is_flat(X, panel):
@@ -249,6 +265,55 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     __metadata_request__predict_proba = {"sample_domain": True, "allow_source": True}
     __metadata_request__score = {"sample_domain": True, "allow_source": True, "sample_weight": True}
 
+    # Every __init__ parameter and the values it takes, checked by fit before any work (and the three that
+    # predict uses, by predict). A new parameter adds one line here.
+    _parameter_constraints = {
+        "teacher": [Options("cnn", "tcn"), _MODULE],
+        "discriminator": [None, _MODULE],
+        "teacher_channels": [None, SequenceOf(_POSITIVE_INT, min_length=1)],
+        "student_channels": [SequenceOf(_POSITIVE_INT, length=3)],
+        "kernel_size": [_POSITIVE_INT],
+        "stride": [_POSITIVE_INT],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "standardize": [Options("domain", "joint", True, False)],
+        "teacher_epochs": [_COUNT],
+        "student_epochs": [_COUNT],
+        "batch_size": [_POSITIVE_INT],
+        "teacher_lr": [_POSITIVE],
+        "student_lr": [_POSITIVE],
+        "betas": [SequenceOf(Interval(Real, 0, 1, closed="left"), length=2)],
+        "weight_decay": [_NON_NEGATIVE],
+        "teacher_domain_weight": [_NON_NEGATIVE],
+        "kd_weight": [_NON_NEGATIVE],
+        "dc_weight": [_NON_NEGATIVE],
+        "dc_mode": [Options("grl", "flip")],
+        "temperature": [_POSITIVE],
+        "n_episodes": [_POSITIVE_INT],
+        "mc_passes": [_POSITIVE_INT],
+        "teacher_refresh": [Options("fit", "epoch", "batch", "episode")],
+        "selection": [Options("rl", "all", "random"), InstanceOf(SelectionStrategy, "a SelectionStrategy")],
+        "alpha1": [_NON_NEGATIVE],
+        "alpha2": [_NON_NEGATIVE],
+        "reward_baseline": [Options("batch", "class")],
+        "selector_hidden": [_POSITIVE_INT],
+        "selector_sigma0": [_NON_NEGATIVE],
+        "selector_gamma": [Interval(Real, 0, 1, closed="both")],
+        "selector_lr": [_POSITIVE],
+        "selector_batch_size": [_POSITIVE_INT],
+        "memory_capacity": [_POSITIVE_INT],
+        "learning_starts": [_COUNT],
+        "selector_tau": [Interval(Real, 0, 1, closed="right")],
+        "mask_label": [None, str, Interval(Real)],
+        "device": [Device()],
+        "n_threads": [None, _POSITIVE_INT],
+        "predict_batch_size": [_POSITIVE_INT],
+        "callbacks": [None, SequenceOf(HasMethods("on_train_begin", "on_epoch_end", "on_train_end"))],
+        "checkpoint_dir": [None, InstanceOf((str, os.PathLike), "a str or path-like")],
+        "checkpoint_every": [_POSITIVE_INT],
+        "random_state": [None, Interval(Integral, 0, 2**32 - 1), InstanceOf(np.random.RandomState, "a RandomState")],
+        "verbose": [_COUNT, Options(True, False)],
+    }
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = True  # (n, length): univariate series
@@ -348,36 +413,20 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ hooks
-    def _check_params(self):
-        for name in ("teacher_epochs", "student_epochs"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, np.integer)) and v >= 0):
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-        for name in ("batch_size", "n_episodes", "mc_passes", "selector_hidden", "selector_batch_size",
-                     "memory_capacity", "predict_batch_size", "checkpoint_every"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, np.integer)) and v >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        for name in ("teacher_lr", "student_lr", "temperature"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v > 0):
-                raise ValueError(f"{name} must be a positive number, got {v!r}")
-        for name in ("kd_weight", "dc_weight", "teacher_domain_weight", "alpha1", "alpha2", "weight_decay"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v >= 0):
-                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-        if self.reward_baseline not in ("batch", "class"):
-            raise ValueError(f"reward_baseline must be 'batch' or 'class', got {self.reward_baseline!r}")
-        if self.standardize not in (True, False, "joint", "domain"):
-            raise ValueError(f"standardize must be True, False, 'joint' or 'domain', got {self.standardize!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not (isinstance(self.teacher, torch.nn.Module) or self.teacher in ("cnn", "tcn")):
-            raise ValueError(f"teacher must be 'cnn', 'tcn' or a torch.nn.Module, got {self.teacher!r}")
-        if self.teacher_epochs == 0 and not isinstance(self.teacher, torch.nn.Module):
-            raise ValueError("teacher_epochs=0 skips teacher training: pass a trained teacher module")
-        if self.n_threads is not None and not (isinstance(self.n_threads, (int, np.integer)) and self.n_threads >= 1):
-            raise ValueError(f"n_threads must be None or an integer >= 1, got {self.n_threads!r}")
+    def _check_params(self, names=None):
+        """Check parameters against :attr:`_parameter_constraints` (``names``: only these), then the rules
+        that tie two parameters together; an :class:`~skrcd._param_validation.InvalidParameterError`
+        (a ``ValueError`` and a ``TypeError``) names the first bad one."""
+        validate_params(self._parameter_constraints, self.get_params(deep=False), names)
+        if names is not None:
+            return
+        teacher_module = isinstance(self.teacher, torch.nn.Module)
+        if self.teacher_epochs == 0 and not teacher_module:
+            raise InvalidParameterError("teacher_epochs=0 skips teacher training: pass a trained teacher module")
+        if self.teacher == "cnn" and self.teacher_channels is not None and len(self.teacher_channels) != 3:
+            raise InvalidParameterError(
+                f"teacher_channels must hold 3 widths for the CNN teacher, got {self.teacher_channels!r}"
+            )
 
     def initialize_teacher(self, n_channels, n_classes):
         """Build (or copy) the teacher network."""
@@ -692,6 +741,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         return net
 
     def _forward(self, X, network, output):
+        self._check_params(("predict_batch_size", "n_threads", "device"))  # set_params or load may have changed them
         net = self._network(network)
         Xa = to_panel(X, "X")
         check_same_channels(Xa, self.n_channels_, "X", "the data seen in fit")

@@ -11,7 +11,9 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-# Settings that make a full fit take a few seconds on 2 CPU cores.
+# The estimator settings of the tests, in one place (``from conftest import FAST, SMALL, TINY``; vary them with
+# ``dict(SMALL, student_epochs=4)``).
+#: Three epochs per stage at the default network widths: a full fit in a few seconds on 2 CPU cores.
 FAST = dict(
     teacher_epochs=3,
     student_epochs=3,
@@ -20,3 +22,8 @@ FAST = dict(
     n_threads=1,
     device="cpu",
 )
+#: FAST with a small teacher and selector: the reliability, persistence and export tests.
+SMALL = dict(FAST, teacher_channels=(8, 16, 16), mc_passes=3, n_episodes=2, selector_hidden=16)
+#: One epoch per stage on the smallest networks, seeded: a fit in a fraction of a second (integration tests).
+TINY = dict(FAST, teacher_epochs=1, student_epochs=1, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
+            selector_hidden=16, mc_passes=2, n_episodes=1, batch_size=16, random_state=0)

@@ -1,0 +1,126 @@
+"""The parameter table: every ``__init__`` parameter is checked, in ``fit`` before any work, and in ``predict``."""
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import skrcd.classifier
+from conftest import TINY
+from skrcd import AADClassifier, DANNStudentClassifier, MobileDAClassifier, RCDKDClassifier, SourceOnlyClassifier
+from skrcd._param_validation import InvalidParameterError
+from skrcd.datasets import make_domain_shift
+
+ESTIMATORS = [RCDKDClassifier, SourceOnlyClassifier, DANNStudentClassifier, MobileDAClassifier, AADClassifier]
+
+#: For each parameter, values that must be refused (the first error names the parameter).
+BAD = {
+    "teacher": ["lstm", 3],
+    "discriminator": ["mlp"],
+    "teacher_channels": [(8, 0, 8), (8, 8), 8, (), (8, 8.5, 8)],
+    "student_channels": [(4, 4), (4, -1, 4), None],
+    "kernel_size": [0, 2.5],
+    "stride": [0],
+    "dropout": [1.0, -0.1, math.nan],
+    "standardize": ["per_sample", 1, None],
+    "teacher_epochs": [-1, 1.5, True],
+    "student_epochs": [-1],
+    "batch_size": [0, np.float64(32)],
+    "teacher_lr": [0, math.inf, "0.01"],
+    "student_lr": [-1e-2],
+    "betas": [(0.5,), (0.5, 1.0), (0.5, math.nan), 0.9],
+    "weight_decay": [-1e-4],
+    "teacher_domain_weight": [-1.0],
+    "kd_weight": [math.nan],
+    "dc_weight": [-1],
+    "dc_mode": ["reverse"],
+    "temperature": [0],
+    "n_episodes": [0],
+    "mc_passes": [0],
+    "teacher_refresh": ["x"],
+    "selection": ["best", None],
+    "alpha1": [-0.2],
+    "alpha2": [math.inf],
+    "reward_baseline": ["median"],
+    "selector_hidden": [0],
+    "selector_sigma0": [-0.1],
+    "selector_gamma": [1.5, -1],
+    "selector_lr": [0],
+    "selector_batch_size": [0],
+    "memory_capacity": [0],
+    "learning_starts": [-1],
+    "selector_tau": [0, 5, 1.0001],
+    "mask_label": [[1], math.nan],
+    "device": ["gpu", "cuda:x", 0, None],
+    "n_threads": [0, 1.0],
+    "predict_batch_size": [0],
+    "callbacks": [[object()], "bar"],
+    "checkpoint_dir": [5],
+    "checkpoint_every": [0],
+    "random_state": [-1, "seed", np.random.default_rng(0)],
+    "verbose": [-1],
+}
+CASES = [(name, value) for name, values in BAD.items() for value in values]
+
+#: Edge values that must be accepted.
+GOOD = {
+    "selector_gamma": [0, 1.0], "selector_tau": [1], "selector_sigma0": [0.0], "learning_starts": [0],
+    "betas": [(0.0, 0.999), [0.9, 0.99]], "dropout": [0], "teacher_channels": [None, [8, 16, 16]],
+    "student_channels": [np.array([4, 8, 8]).tolist(), (np.int64(4), 4, 4)], "batch_size": [np.int32(8)],
+    "device": ["auto", "cpu", "cuda", "cuda:1", "mps", torch.device("cpu")], "standardize": [True, False, "joint"],
+    "mask_label": [None, "unlabelled", -1.0], "n_threads": [None, 2], "random_state": [None, 0, np.random.RandomState(0)],
+    "verbose": [True, 2], "checkpoint_dir": [None, "ckpt"], "teacher_lr": [np.float32(1e-3)],
+}
+
+
+def test_every_init_parameter_has_constraints_and_bad_cases():
+    for cls in ESTIMATORS:
+        params = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        assert set(cls._parameter_constraints) == params, cls.__name__
+    assert set(BAD) == set(RCDKDClassifier._parameter_constraints)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_domain_shift(n_source=40, n_target=36, n_classes=3, length=32, random_state=0)
+
+
+@pytest.mark.parametrize("name, value", CASES, ids=[f"{n}={v!r}" for n, v in CASES])
+def test_fit_refuses_a_bad_value_before_any_work(data, monkeypatch, name, value):
+    def no_work(*args, **kwargs):
+        raise AssertionError("fit read the data before checking its parameters")
+
+    monkeypatch.setattr(skrcd.classifier, "split_domains", no_work)
+    X_src, y_src, X_tgt, _ = data
+    clf = RCDKDClassifier(**TINY).set_params(**{name: value})
+    with pytest.raises(InvalidParameterError) as exc:
+        clf.fit(X_src, y_src, X_tgt)
+    assert isinstance(exc.value, ValueError) and isinstance(exc.value, TypeError)
+    assert str(exc.value).startswith(name), str(exc.value)
+
+
+def test_a_teacher_trained_elsewhere_is_needed_for_no_teacher_epochs():
+    with pytest.raises(ValueError, match="teacher_epochs=0 skips teacher training: pass a trained teacher module"):
+        RCDKDClassifier(teacher_epochs=0).fit(np.zeros((4, 1, 8)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_edge_values_are_accepted(name):
+    for value in GOOD[name]:
+        RCDKDClassifier(**{name: value})._check_params()
+    RCDKDClassifier(teacher="tcn", teacher_channels=(8,))._check_params()  # the TCN takes any number of blocks
+
+
+def test_predict_checks_the_parameters_it_uses(data, tmp_path):
+    X_src, y_src, X_tgt, _ = data
+    clf = RCDKDClassifier(**dict(TINY, teacher_epochs=1, student_epochs=1)).fit(X_src, y_src, X_tgt)
+    expected = clf.predict_proba(X_tgt)
+    for name, value in [("predict_batch_size", 0), ("n_threads", "2"), ("device", "gpu")]:
+        bad = RCDKDClassifier.load(clf.save(tmp_path / "model.skrcd")).set_params(**{name: value})
+        for method in ("predict", "predict_proba", "predict_features"):
+            with pytest.raises(InvalidParameterError, match=f"^{name} must be"):
+                getattr(bad, method)(X_tgt)
+    # a valid change after fit is used: smaller predict batches, same numbers
+    np.testing.assert_allclose(clf.set_params(predict_batch_size=5).predict_proba(X_tgt), expected, atol=1e-6)
