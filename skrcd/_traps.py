@@ -18,7 +18,17 @@ from __future__ import annotations
 import sys
 import warnings
 
-__all__ = ["x_tgt_traps", "warn_x_tgt_traps"]
+__all__ = ["XTgtTrapWarning", "x_tgt_traps", "warn_x_tgt_traps"]
+
+
+class XTgtTrapWarning(UserWarning):
+    """``fit`` got ``X_tgt`` where scikit-learn changed it on the way (see ``docs/ecosystem.md``).
+
+    Inside cross-validation a fit parameter as long as ``X`` is sliced to the
+    training fold, and a :class:`~sklearn.pipeline.Pipeline` never transforms fit
+    parameters. The stacked form (target rows in ``X`` labelled ``mask_label``)
+    avoids both. Also importable from :mod:`skrcd.domains`.
+    """
 
 _MESSAGES = {
     "pipeline": (
@@ -92,7 +102,7 @@ def x_tgt_traps(n_x, n_tgt, max_depth=40):
 
 
 def warn_x_tgt_traps(estimator, n_x, n_tgt):
-    """Warn with :class:`~skrcd.domains.XTgtTrapWarning` for each trap :func:`x_tgt_traps` finds.
+    """Warn with :class:`XTgtTrapWarning` for each trap :func:`x_tgt_traps` finds.
 
     Parameters
     ----------
@@ -112,8 +122,6 @@ def warn_x_tgt_traps(estimator, n_x, n_tgt):
     >>> warn_x_tgt_traps(RCDKDClassifier(), 10, 12)
     []
     """
-    from .domains import XTgtTrapWarning
-
     traps = x_tgt_traps(n_x, n_tgt)
     for trap in traps:
         msg = _MESSAGES[trap].format(cls=type(estimator).__name__, mask=getattr(estimator, "mask_label", -1))

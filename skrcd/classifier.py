@@ -26,7 +26,15 @@ from ._param_validation import (
     validate_params,
 )
 from ._traps import warn_x_tgt_traps
-from .data import channel_stats, check_length, check_network_input, check_same_channels, to_panel
+from .data import (
+    channel_stats,
+    check_length,
+    check_n_features,
+    check_network_input,
+    check_same_channels,
+    is_flat_table,
+    to_panel,
+)
 from .domains import _is_masked, check_sample_domain, split_domains
 from .nn.networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size
 from .persistence import model_file
@@ -44,17 +52,6 @@ __all__ = ["RCDKDClassifier"]
 _POSITIVE_INT, _COUNT = Interval(Integral, 1, None), Interval(Integral, 0, None)
 _POSITIVE, _NON_NEGATIVE = Interval(Real, 0, None, closed="neither"), Interval(Real, 0, None)
 _MODULE = InstanceOf(torch.nn.Module, "a torch.nn.Module")
-
-
-def _is_flat(X, panel):
-    """Whether ``X`` was a 2D table ``(n, length)`` read as univariate series (scikit-learn's feature count)."""
-    if isinstance(X, (list, tuple)) and len(X) and hasattr(X[0], "columns"):  # sktime df-list
-        return False
-    try:
-        shape = getattr(X, "shape", None) or np.shape(X)
-    except Exception:  # noqa: BLE001 - unreadable here means not flat; to_panel has accepted it
-        return False
-    return len(shape) == 2 and panel.shape[1] == 1 and panel.shape[2] == shape[1]
 
 
 class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
@@ -214,6 +211,13 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         ``reward``, ``dqn_loss``, ``dur``).
     fit_time_ : dict
         Seconds spent in each stage (``teacher``, ``student``) and in total.
+    n_parameters_ : dict
+        Parameter count of the ``teacher`` and the ``student`` (those that exist).
+    device_ : torch.device
+        Where the networks are (``device`` resolved at fit time).
+    channel_mean_, channel_std_ : numpy.ndarray of shape (n_channels,)
+        The per-channel statistics ``predict`` standardises with (with ``standardize``
+        set; the target's with ``"domain"``).
     target_mode_ : str
         How the target was given: ``"X_tgt"``, ``"sample_domain"``, ``"masked"``,
         ``"source_only"``.
@@ -515,7 +519,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.classes_, y_idx = np.unique(split.y_src, return_inverse=True)  # >= 2: split_domains checked
         self.n_channels_ = split.X_src.shape[1]
         self.n_timepoints_ = split.X_src.shape[2]
-        self.n_features_in_ = split.X_src.shape[2] if _is_flat(X, split.X_src) else self.n_channels_
+        self.n_features_in_ = split.X_src.shape[2] if is_flat_table(X, split.X_src) else self.n_channels_
         source_stats = None  # the source's own statistics with standardize="domain"
         if self.standardize == "domain":  # each domain with its own statistics; predict uses the target's
             self.channel_mean_, self.channel_std_ = channel_stats(split.X_tgt)
@@ -745,13 +749,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         net = self._network(network)
         Xa = to_panel(X, "X")
         check_same_channels(Xa, self.n_channels_, "X", "the data seen in fit")
-        if _is_flat(X, Xa) and self.n_channels_ == 1 and self.n_features_in_ == self.n_timepoints_ \
-                and Xa.shape[2] != self.n_features_in_:
-            raise ValueError(
-                f"X has {Xa.shape[2]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
-                "features as input: a 2D array is read as univariate series and must have as many columns as "
-                "in fit (pass a 3D array (n, 1, length) for series of another length)"
-            )
+        fitted_on_table = self.n_channels_ == 1 and self.n_features_in_ == self.n_timepoints_
+        check_n_features(X, Xa, self.n_features_in_, fitted_on_table, type(self).__name__)
         check_length(Xa, self.n_timepoints_, net, "X", network, stacklevel=4)
         device = next(net.parameters()).device
         outs = []

@@ -63,6 +63,8 @@ import numpy as np
 
 __all__ = [
     "to_panel",
+    "is_flat_table",
+    "check_n_features",
     "check_labels",
     "check_n_classes",
     "check_same_channels",
@@ -76,13 +78,7 @@ _LONG_COLUMNS = (("instances", "timepoints", "variable", "value"), ("case_id", "
 
 
 class ComplexDataError(TypeError, ValueError):
-    """Complex-valued input: a ``TypeError`` that is also the ``ValueError`` scikit-learn expects.
-
-    Examples
-    --------
-    >>> issubclass(ComplexDataError, ValueError) and issubclass(ComplexDataError, TypeError)
-    True
-    """
+    """Complex-valued input: a ``TypeError`` that is also the ``ValueError`` scikit-learn expects."""
 
 
 class LengthMismatchWarning(UserWarning):
@@ -91,21 +87,13 @@ class LengthMismatchWarning(UserWarning):
     The networks pool over time, so this runs; it is a warning because features
     pooled over windows of different duration are only comparable at one sampling
     rate.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> issubclass(LengthMismatchWarning, UserWarning)
-    True
     """
 
 
 # --------------------------------------------------------------------- readers
 def _is_torch(X):
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        return False
+    import torch  # a hard dependency, imported when first needed
+
     return isinstance(X, torch.Tensor)
 
 
@@ -247,7 +235,7 @@ def _read(X, name):
 
 
 # ------------------------------------------------------------------ validation
-def to_panel(X, name="X", allow_empty=False):
+def to_panel(X, name="X"):
     """Validate a panel and return it as a new float32 array ``(n, channels, length)``.
 
     See the module documentation for the accepted formats and the rules.
@@ -259,8 +247,6 @@ def to_panel(X, name="X", allow_empty=False):
         series (this covers sktime's ``numpyflat`` and ``pd-wide``).
     name : str, default="X"
         Name of the argument, used in error messages.
-    allow_empty : bool, default=False
-        Accept zero samples.
 
     Returns
     -------
@@ -315,9 +301,7 @@ def to_panel(X, name="X", allow_empty=False):
             f"with shape {X.shape}{hint}"
         )
     if X.shape[0] == 0:
-        if not allow_empty:
-            raise ValueError(f"{name} is empty (0 samples)")
-        return np.zeros(X.shape, dtype=np.float32)
+        raise ValueError(f"{name} is empty (0 samples)")
     if X.shape[1] == 0 or X.shape[2] == 0:
         raise ValueError(f"{name} has shape {X.shape}: it needs at least one channel and one time step "
                          f"(0 feature(s) (shape={(X.shape[0], X.shape[1] * X.shape[2])}) while a minimum of 1 "
@@ -329,6 +313,78 @@ def to_panel(X, name="X", allow_empty=False):
             raise ValueError(f"{name} contains NaN values")
         raise ValueError(f"{name} contains infinite values (or values too large for float32)")
     return out
+
+
+def is_flat_table(X, panel):
+    """Whether ``X`` was a 2D table ``(n, length)``, read by :func:`to_panel` as univariate series.
+
+    scikit-learn counts the features of such a table as its columns (the series
+    length), those of a panel as its channels.
+
+    Parameters
+    ----------
+    X : object
+        What the caller passed.
+    panel : numpy.ndarray of shape (n, channels, length)
+        ``to_panel(X)``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((4, 100))
+    >>> is_flat_table(X, to_panel(X)), is_flat_table(X[:, None], to_panel(X[:, None]))
+    (True, False)
+    """
+    if isinstance(X, (list, tuple)) and len(X) and hasattr(X[0], "columns"):  # sktime df-list
+        return False
+    try:
+        shape = getattr(X, "shape", None) or np.shape(X)
+    except Exception:  # noqa: BLE001 - unreadable here means not flat; to_panel has accepted it
+        return False
+    return len(shape) == 2 and panel.shape[1] == 1 and panel.shape[2] == shape[1]
+
+
+def check_n_features(X, panel, n_features_in, fitted_on_table, owner):
+    """scikit-learn's feature-count rule for a 2D table: as many columns as the table seen in ``fit``.
+
+    Parameters
+    ----------
+    X : object
+        What the caller passed.
+    panel : numpy.ndarray of shape (n, channels, length)
+        ``to_panel(X)``.
+    n_features_in : int
+        ``n_features_in_`` of the fitted estimator.
+    fitted_on_table : bool
+        Whether ``fit`` got a 2D table (otherwise a panel of another length is fine).
+    owner : str
+        The estimator's name, for the message.
+
+    Raises
+    ------
+    ValueError
+        A table with another number of columns than in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((2, 8))
+    >>> check_n_features(X, to_panel(X), 8, True, "Scaler")
+    >>> check_n_features(X, to_panel(X), 6, True, "Scaler")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X has 8 features, but Scaler is expecting 6 features as input: a 2D array is read as ...
+    """
+    if fitted_on_table and is_flat_table(X, panel) and panel.shape[2] != n_features_in:
+        raise ValueError(
+            f"X has {panel.shape[2]} features, but {owner} is expecting {n_features_in} features as input: a 2D "
+            "array is read as univariate series and must have as many columns as in fit (pass a 3D array "
+            "(n, 1, length) for series of another length)"
+        )
 
 
 def check_labels(y, n_samples, name="y"):
@@ -384,11 +440,9 @@ def check_labels(y, n_samples, name="y"):
     except ValueError as exc:
         raise ValueError(f"{name}: could not read the labels as a 1D array: {exc}") from None
     if y.ndim == 2 and y.shape[1] == 1:
-        from sklearn.exceptions import DataConversionWarning
+        from sklearn.utils.validation import column_or_1d
 
-        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of "
-                      f"{name} to (n_samples,), for example using ravel().", DataConversionWarning, stacklevel=3)
-        y = y.ravel()
+        y = column_or_1d(y, warn=True)  # scikit-learn's DataConversionWarning
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1D (n_samples,), got shape {y.shape}")
     if y.shape[0] != n_samples:
@@ -413,15 +467,14 @@ def check_labels(y, n_samples, name="y"):
     return y
 
 
-def check_n_classes(y, name="y", minimum=2):
-    """Raise unless the (source) labels hold at least ``minimum`` classes.
+def check_n_classes(y, name="y"):
+    """Raise unless the (source) labels hold at least 2 classes.
 
     Parameters
     ----------
     y : numpy.ndarray of shape (n_samples,)
         Source labels, already checked by :func:`check_labels`.
     name : str, default="y"
-    minimum : int, default=2
 
     Returns
     -------
@@ -438,10 +491,9 @@ def check_n_classes(y, name="y", minimum=2):
     ValueError: y: the source must hold at least 2 classes, got 1 class: array([1])
     """
     classes = np.unique(np.asarray(y))
-    if len(classes) < minimum:
+    if len(classes) < 2:
         unit = "class" if len(classes) == 1 else "classes"
-        raise ValueError(f"{name}: the source must hold at least {minimum} classes, got {len(classes)} {unit}: "
-                         f"{classes!r}")
+        raise ValueError(f"{name}: the source must hold at least 2 classes, got {len(classes)} {unit}: {classes!r}")
     return classes
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._traps import XTgtTrapWarning
 from .data import LengthMismatchWarning, check_labels, check_length, check_n_classes, check_same_channels, to_panel
 
 __all__ = ["DomainSplit", "split_domains", "check_sample_domain", "NoTargetWarning", "XTgtTrapWarning", "LengthMismatchWarning"]
@@ -29,24 +30,6 @@ __all__ = ["DomainSplit", "split_domains", "check_sample_domain", "NoTargetWarni
 
 class NoTargetWarning(UserWarning):
     """Raised (as a warning) when ``fit`` gets no target domain and runs source-only."""
-
-
-class XTgtTrapWarning(UserWarning):
-    """``fit`` got ``X_tgt`` where scikit-learn changed it on the way (see ``docs/ecosystem.md``).
-
-    Inside cross-validation a fit parameter as long as ``X`` is sliced to the
-    training fold, and a :class:`~sklearn.pipeline.Pipeline` never transforms fit
-    parameters. The stacked form (target rows in ``X`` labelled ``mask_label``)
-    avoids both.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("error", XTgtTrapWarning)  # make the traps errors
-    >>> issubclass(XTgtTrapWarning, UserWarning)
-    True
-    """
 
 
 @dataclass

@@ -6,8 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .classifier import _is_flat as _flat
-from .data import channel_stats, check_same_channels, to_panel
+from .data import channel_stats, check_n_features, check_same_channels, is_flat_table, to_panel
 
 __all__ = ["ChannelStandardScaler"]
 
@@ -89,8 +88,8 @@ class ChannelStandardScaler(TransformerMixin, BaseEstimator):
         self.mean_ = mean if self.with_mean else np.zeros_like(mean)
         self.scale_ = std if self.with_std else np.ones_like(std)
         self.n_channels_ = panel.shape[1]
-        self.n_features_in_ = panel.shape[2] if _flat(X, panel) else panel.shape[1]
-        self._fit_flat = _flat(X, panel)
+        self._fit_flat = is_flat_table(X, panel)
+        self.n_features_in_ = panel.shape[2] if self._fit_flat else panel.shape[1]
         return self
 
     def transform(self, X):
@@ -116,12 +115,6 @@ class ChannelStandardScaler(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "mean_")
         panel = to_panel(X, "X")
         check_same_channels(panel, self.n_channels_, "X", "the data seen in fit")
-        flat = _flat(X, panel)
-        if flat and self._fit_flat and panel.shape[2] != self.n_features_in_:
-            raise ValueError(
-                f"X has {panel.shape[2]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
-                "features as input: a 2D array is read as univariate series and must have as many columns as "
-                "in fit (pass a 3D array (n, 1, length) for series of another length)"
-            )
+        check_n_features(X, panel, self.n_features_in_, self._fit_flat, type(self).__name__)
         out = (panel - self.mean_[None, :, None]) / self.scale_[None, :, None]
-        return out[:, 0, :] if flat else out
+        return out[:, 0, :] if is_flat_table(X, panel) else out

@@ -30,6 +30,10 @@ ENV_VAR = "SKRCD_DATA_HOME"
 def get_data_home(data_home=None):
     """Folder holding the full data files (and the downloads of the ``fetch_*`` functions).
 
+    Unlike :func:`sklearn.datasets.get_data_home`, this creates nothing (a
+    mistyped ``data_home`` gives a "not found" error naming it, not an empty
+    folder) and has skrcd's own default and environment variable.
+
     Order: the ``data_home`` argument, else the ``SKRCD_DATA_HOME`` environment
     variable, else the per-user cache folder ``$XDG_CACHE_HOME/skrcd`` (by default
     ``~/.cache/skrcd``). A data file ``NAME.npz`` of dataset ``DATASET`` is looked up
@@ -274,11 +278,6 @@ class UnverifiedDownloadWarning(UserWarning):
 
     The message gives the file's sha256: record it (``sha256=`` argument or the
     module's table) so that later downloads are verified.
-
-    Examples
-    --------
-    >>> issubclass(UnverifiedDownloadWarning, UserWarning)
-    True
     """
 
 

@@ -114,12 +114,7 @@ class SelectionStrategy:
         return {}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned.
-
-        Examples
-        --------
-        >>> SelectAll().load_state_dict({})
-        """
+        """Restore what :meth:`state_dict` returned."""
 
 
 class SelectAll(SelectionStrategy):

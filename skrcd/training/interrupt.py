@@ -119,12 +119,7 @@ def deferred_sigint():
 
 
 def raise_if_requested():
-    """Raise :class:`KeyboardInterrupt` if a deferred Ctrl-C is waiting (called between steps).
-
-    Examples
-    --------
-    >>> raise_if_requested()
-    """
+    """Raise :class:`KeyboardInterrupt` if a deferred Ctrl-C is waiting (called between steps)."""
     if _STATE.pending:
         _STATE.pending = False
         raise KeyboardInterrupt
