@@ -205,12 +205,6 @@ def test_verbose_progress_bar(small, capsys):
     assert "teacher" in err and "student" in err
 
 
-def test_nan_loss_stops_with_stage_and_epoch(small):
-    X_src, y_src, X_tgt, _ = small
-    with pytest.raises(FloatingPointError, match=r"in stage 'teacher' at epoch \d+/3"):
-        RCDKDClassifier(**FAST, teacher_lr=1e30, standardize=False, random_state=0).fit(X_src * 1e30, y_src, X_tgt)
-
-
 def test_domain_standardization_uses_each_domains_statistics(small, monkeypatch):
     import skrcd.classifier
 

@@ -13,12 +13,10 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, KFold
 
-from conftest import FAST
+from conftest import TINY
 from skrcd import RCDKDClassifier
 from skrcd.datasets import make_domain_shift
 
-TINY = dict(FAST, teacher_epochs=1, student_epochs=1, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
-            selector_hidden=16, mc_passes=2, n_episodes=1, batch_size=16, random_state=0)
 
 
 def _benchmark(X, y):

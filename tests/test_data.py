@@ -14,13 +14,12 @@ from sklearn.exceptions import NotFittedError
 from sktime.datatypes import convert, convert_to
 from torch import nn
 
-from conftest import FAST
+from conftest import TINY
 from skrcd import RCDKDClassifier
 from skrcd.data import LengthMismatchWarning, channel_stats, check_labels, to_panel
 from skrcd.datasets import make_domain_shift
 from skrcd.domains import split_domains
 
-TINY = dict(FAST, teacher_epochs=2, student_epochs=2, random_state=0)
 
 
 def as_format(X, fmt):
@@ -146,7 +145,7 @@ def test_univariate_fit_on_2d_predict_on_sktime_formats(uni_data):
 def test_label_types_map_back(data, labels):
     X_src, y_src, X_tgt, _ = data
     y = labels(y_src)
-    clf = RCDKDClassifier(**dict(TINY, teacher_epochs=1, student_epochs=1)).fit(X_src, y, X_tgt)
+    clf = RCDKDClassifier(**TINY).fit(X_src, y, X_tgt)
     expected = np.unique(np.asarray(y).ravel() if not isinstance(y, torch.Tensor) else y.numpy())
     np.testing.assert_array_equal(clf.classes_, expected)
     assert set(clf.predict(X_tgt)) <= set(expected.tolist())
@@ -321,7 +320,7 @@ def test_custom_network_that_never_runs_is_named(data):
 def test_builtin_networks_take_any_length(data):
     X_src, y_src, X_tgt, _ = data
     for teacher in ("cnn", "tcn"):
-        clf = RCDKDClassifier(**dict(TINY, teacher_epochs=1, student_epochs=1), teacher=teacher)
+        clf = RCDKDClassifier(**TINY, teacher=teacher)
         clf.fit(X_src[:, :, :1], y_src, X_tgt[:, :, :1])
         assert clf.predict(X_tgt[:, :, :1]).shape == (20,)
 
@@ -360,8 +359,7 @@ def test_fewer_samples_than_batch_and_batches_of_one(data, n_src, n_tgt, batch_s
     X_src, y_src, X_tgt, _ = data
     order = np.argsort(y_src, kind="stable")
     pick = np.r_[order[:1], order[-1:], order[1 : n_src - 1]][:n_src]  # both ends: at least 2 classes
-    clf = RCDKDClassifier(**dict(TINY, teacher_epochs=1, student_epochs=1), batch_size=batch_size,
-                          predict_batch_size=1)
+    clf = RCDKDClassifier(**dict(TINY, batch_size=batch_size), predict_batch_size=1)
     clf.fit(X_src[pick], y_src[pick], X_tgt[:n_tgt] if n_tgt <= 20 else np.concatenate([X_tgt, X_tgt]))
     assert clf.predict(X_tgt[:1]).shape == (1,)
     assert np.isfinite(clf.predict_proba(X_tgt[:3])).all()

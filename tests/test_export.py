@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FAST
+from conftest import SMALL
 from skrcd import RCDKDClassifier
 from skrcd.datasets import make_domain_shift
 
-TINY = dict(FAST, teacher_channels=(8, 16, 16), mc_passes=3, n_episodes=2, selector_hidden=16, learning_starts=10)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +21,7 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     X_src, y_src, X_tgt, _ = data
-    return RCDKDClassifier(**TINY, random_state=0).fit(X_src, y_src, X_tgt)
+    return RCDKDClassifier(**SMALL, random_state=0).fit(X_src, y_src, X_tgt)
 
 
 def test_onnx_matches_predict_proba(fitted, data, tmp_path):
@@ -51,7 +50,7 @@ def test_torchscript_matches_predict_proba(fitted, data, tmp_path):
 
 def test_export_without_standardization(data, tmp_path):
     X_src, y_src, X_tgt, _ = data
-    clf = RCDKDClassifier(**dict(TINY, teacher_epochs=1, student_epochs=1), standardize=False, random_state=0)
+    clf = RCDKDClassifier(**dict(SMALL, teacher_epochs=1, student_epochs=1), standardize=False, random_state=0)
     clf.fit(X_src, y_src, X_tgt)
     path = clf.export_student(tmp_path / "raw.pt", format="torchscript")
     with warnings.catch_warnings():

@@ -12,10 +12,9 @@ from skrcd import RCDKDClassifier, SourceOnlyClassifier  # noqa: E402
 from skrcd.datasets import make_domain_shift  # noqa: E402
 from skrcd.plotting import plot_confusion_matrix, plot_embedding, plot_history, plot_per_class_f1  # noqa: E402
 
-from conftest import FAST  # noqa: E402
+from conftest import TINY  # noqa: E402
 
-PARAMS = dict(FAST, teacher_epochs=2, student_epochs=2, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
-              mc_passes=2, n_episodes=2, batch_size=16, random_state=0)
+PARAMS = dict(TINY, teacher_epochs=2, student_epochs=2, selector_hidden=32, n_episodes=2)
 
 
 @pytest.fixture(scope="module")

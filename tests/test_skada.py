@@ -14,13 +14,11 @@ import pytest
 import sklearn
 from sklearn.model_selection import GridSearchCV
 
-from conftest import FAST
+from conftest import TINY
 from skrcd import RCDKDClassifier
 from skrcd.datasets import make_domain_shift
 from skrcd.transformers import ChannelStandardScaler
 
-TINY = dict(FAST, teacher_epochs=1, student_epochs=1, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
-            selector_hidden=16, mc_passes=2, n_episodes=1, batch_size=16, random_state=0)
 
 
 @pytest.fixture(scope="module")

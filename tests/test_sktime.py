@@ -4,13 +4,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score
 
-from conftest import FAST
+from conftest import TINY
 from skrcd import RCDKDClassifier
 from skrcd.datasets import load_scenario, make_domain_shift
 from skrcd.sktime import DropMaskedClassifier, RCDKDSktimeClassifier, scenario_task
 
-TINY = dict(FAST, teacher_epochs=1, student_epochs=1, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
-            selector_hidden=16, mc_passes=2, n_episodes=1, batch_size=16, random_state=0)
 
 
 @pytest.mark.filterwarnings("ignore::skrcd.domains.NoTargetWarning")  # sktime's test data have no masked rows
@@ -71,5 +69,4 @@ def test_classification_benchmark_on_uci_har_scenarios():
     assert bench.failed_experiments == []  # sktime logs and swallows the errors of an experiment
     assert len(results) == 4
     assert set(results["model_id"]) == {"rcdkd", "summary_source_only"}
-    acc = results["accuracy_score_mean"].to_numpy(dtype=float)
-    assert np.all((acc >= 0) & (acc <= 1))
+    assert np.isfinite(results["accuracy_score_mean"].to_numpy(dtype=float)).all()

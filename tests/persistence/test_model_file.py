@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FAST
+from conftest import SMALL
 from skrcd import RCDKDClassifier
 from skrcd.baselines import SourceOnlyClassifier
 from skrcd.datasets import make_domain_shift
 from skrcd.persistence import FORMAT_VERSION, ModelFileError, load, read_metadata
 
-TINY = dict(FAST, teacher_channels=(8, 16, 16), mc_passes=3, n_episodes=2, selector_hidden=16, learning_starts=10)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,7 @@ def data():
 def fitted(data):
     X_src, y_src, X_tgt, _ = data
     names = np.array(["walk", "sit", "lie"])[y_src]
-    return RCDKDClassifier(**TINY, random_state=0).fit(X_src, names, X_tgt)
+    return RCDKDClassifier(**SMALL, random_state=0).fit(X_src, names, X_tgt)
 
 
 @pytest.fixture(scope="module")
@@ -106,19 +105,19 @@ def test_file_records_versions_and_is_plain_json(saved):
 
 def test_subclass_round_trip_and_class_check(data, tmp_path):
     X_src, y_src, X_tgt, _ = data
-    base = SourceOnlyClassifier(**TINY, random_state=0).fit(X_src, y_src, X_tgt)
+    base = SourceOnlyClassifier(**SMALL, random_state=0).fit(X_src, y_src, X_tgt)
     path = base.save(tmp_path / "src_only.skrcd")
     loaded = RCDKDClassifier.load(path)  # the saved class, looked up among defined subclasses
     assert type(loaded) is SourceOnlyClassifier and loaded.teacher_ is None
     np.testing.assert_array_equal(loaded.predict_proba(X_tgt), base.predict_proba(X_tgt))
-    rcd = RCDKDClassifier(**dict(TINY, teacher_epochs=1, student_epochs=1), random_state=0).fit(X_src, y_src, X_tgt)
+    rcd = RCDKDClassifier(**dict(SMALL, teacher_epochs=1, student_epochs=1), random_state=0).fit(X_src, y_src, X_tgt)
     with pytest.raises(ModelFileError, match="not a skrcd.baselines.SourceOnlyClassifier"):
         SourceOnlyClassifier.load(rcd.save(tmp_path / "rcd.skrcd"))
 
 
 def test_custom_teacher_is_saved_as_weights_only(fitted, data, tmp_path):
     X_src, y_src, X_tgt, _ = data
-    clf = RCDKDClassifier(**dict(TINY, teacher_epochs=0), teacher=fitted.teacher_, random_state=0)
+    clf = RCDKDClassifier(**dict(SMALL, teacher_epochs=0), teacher=fitted.teacher_, random_state=0)
     clf.fit(X_src, y_src, X_tgt)
     path = clf.save(tmp_path / "custom.skrcd")
     assert read_metadata(path)["unsaved_params"] == {"teacher": "skrcd.nn.networks.CNN1D"}
@@ -185,9 +184,12 @@ def test_newer_format_version(saved, tmp_path):
         (lambda m: m.update(format_version="1"), "format_version '1'"),
         (lambda m: m.pop("networks"), "corrupt or incomplete"),
         (lambda m: m.update({"class": "os.system"}), "not a skrcd estimator class"),
+        (lambda m: m.update({"class": "sklearn.svm._classes.SVC"}), "not a skrcd estimator class"),
+        (lambda m: m.update({"class": "skrcd.persistence.model_file.ModelFileMixin"}), "not a skrcd estimator class"),
         (lambda m: m["params"].update(student_channels={"__tuple__": [4, 4, 4]}), "do not fit"),
     ],
-    ids=["foreign_format", "version_not_int", "missing_key", "unknown_class", "weights_do_not_fit"],
+    ids=["foreign_format", "version_not_int", "missing_key", "unknown_class", "not_an_estimator_of_skrcd",
+         "the_mixin_itself", "weights_do_not_fit"],
 )
 def test_tampered_metadata(saved, tmp_path, edit, match):
     meta = read_metadata(saved)
@@ -244,7 +246,7 @@ def test_interrupted_estimator_saves_and_loads(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(DANNStage, "train_step", step)
     with pytest.warns(FitInterruptedWarning):
-        clf = RCDKDClassifier(**TINY, random_state=0).fit(X_src, y_src, X_tgt)
+        clf = RCDKDClassifier(**SMALL, random_state=0).fit(X_src, y_src, X_tgt)
     loaded = RCDKDClassifier.load(clf.save(tmp_path / "half.skrcd"))
     assert loaded.student_ is None and loaded.interrupted_ == clf.interrupted_
     with pytest.warns(FitInterruptedWarning):
