@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence as _Sequence
 
 import numpy as np
 

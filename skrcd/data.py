@@ -353,10 +353,8 @@ def check_n_features(X, panel, n_features_in, fitted_on_table, owner):
 
     Parameters
     ----------
-    X : object
-        What the caller passed.
-    panel : numpy.ndarray of shape (n, channels, length)
-        ``to_panel(X)``.
+    X, panel : object, numpy.ndarray
+        As for :func:`is_flat_table`.
     n_features_in : int
         ``n_features_in_`` of the fitted estimator.
     fitted_on_table : bool

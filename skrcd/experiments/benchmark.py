@@ -44,7 +44,7 @@ from ..datasets._cwru import LOADS
 from ..datasets._uci_har import SUBJECTS
 from ..selection import SelectRandom
 from ._cli import add_param_option, parse_param_options
-from .results import FIELDS, append_runs, read_runs, summarise
+from .results import append_runs, read_runs, summarise
 
 __all__ = ["METHODS", "TEACHER_METHODS", "DATASET_PARAMS", "SCENARIOS", "main"]
 

@@ -171,16 +171,12 @@ class FitContext:
 
     Examples
     --------
-    >>> import torch
-    >>> from skorch.history import History
-    >>> from skrcd.nn import CNN1D
-    >>> from skrcd.training import DomainTensors, SourceOnlyStage
-    >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
-    >>> ctx = FitContext(data, 2, 2, torch.device("cpu"), torch.Generator(), batch_size=4, history=History())
-    >>> ctx.run(SourceOnlyStage(CNN1D(2, 2, channels=(4, 4, 4)), data), n_epochs=2)
-    True
-    >>> len(ctx.history), ctx.interrupted
-    (2, None)
+    A stage hook of an estimator subclass (as in :mod:`skrcd.baselines`) builds
+    its networks and stage from the context, then runs the stage through it::
+
+        def fit_student(self, ctx):
+            self.student_ = self.initialize_student(ctx.n_channels, ctx.n_classes).to(ctx.device)
+            ctx.run(SourceOnlyStage(self.student_, ctx.data), self.student_epochs)
     """
 
     data: object
