@@ -414,9 +414,9 @@ def export_student(estimator, path, format="onnx", *, network="student", quantiz
         used with ``quantize="int8"``.
     optimize : bool, default=True
         ONNX only: write the inference form of :func:`network_module`
-        (``optimize=True``), which ONNX Runtime runs faster (about 1.6x for
-        the UCI-HAR student at batch 1; ``docs/deploy.md``). ``False`` writes
-        the network as trained. Ignored for TorchScript.
+        (``optimize=True``), which ONNX Runtime runs faster (measurements in
+        ``docs/deploy.md``). ``False`` writes the network as trained. Ignored
+        for TorchScript.
 
     Returns
     -------
