@@ -365,7 +365,8 @@ def _targets(rows, ratios, batch):
     for s in ("student_f32", "student_int8"):
         k = f"teacher_f32 / {s} latency"
         if k in ratios:
-            out.append((f"{s} batch-1 latency >= 6x below teacher_f32", f"{ratios[k][0]:.2f}x (min {ratios[k][1]:.2f}x)",
+            out.append((f"{s} batch-1 latency >= 6x below teacher_f32",
+                        f"{ratios[k][0]:.2f}x (min {ratios[k][1]:.2f}x)",
                         ratios[k][0] >= 6))
         k = f"{s} / teacher_f32 throughput"
         if k in ratios:
@@ -439,7 +440,8 @@ def _write_results(out, argv, a, rows, variants, scenarios, seeds):
         "so absolute times carry that noise; the files of one fitted model are timed in one child process, "
         "interleaved round by round, so the ratios below compare them under the same load. The p99 latencies show "
         "the load most: a call that loses its core to another process waits a scheduler time slice.", "",
-        f"{n_runs} fitted model(s) ({len(scenarios)} scenario(s) x {len(seeds)} seed(s)), epochs per stage: {a.epochs or 'the estimator default (80 + 80)'}; timing: {a.rounds} round(s) x "
+        f"{n_runs} fitted model(s) ({len(scenarios)} scenario(s) x {len(seeds)} seed(s)), epochs per stage: "
+        f"{a.epochs or 'the estimator default (80 + 80)'}; timing: {a.rounds} round(s) x "
         f"{a.latency_runs} batch-1 calls and {a.throughput_runs} calls at batch {a.batch} per file. "
         "Rows: mean over seeds; the last rows: mean over every fitted model. Macro-F1 x 100 on the target's test "
         "part, computed from the exported file's outputs. How each column is measured: the docstring of "
@@ -467,7 +469,8 @@ def _write_plot(out, rows, variants, batch):
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     panels = [("bytes", "file size (KiB)", 1 / 1024, True), ("lat_median_us", "batch-1 latency (us), median", 1, True),
-              ("throughput", f"batch-{batch} throughput (windows/s)", 1, True), ("macro_f1", "target macro-F1", 1, False)]
+              ("throughput", f"batch-{batch} throughput (windows/s)", 1, True),
+              ("macro_f1", "target macro-F1", 1, False)]
     fig = Figure(figsize=(12, 3.4), layout="constrained")
     colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
     for ax, (key, title, scale, log) in zip(fig.subplots(1, len(panels)), panels):
@@ -594,7 +597,8 @@ def main(argv=None):
     torch.set_num_threads(1)
     models = os.path.join(a.out, "models")
     os.makedirs(models, exist_ok=True)
-    runs = [(sc, seed, os.path.join(models, _stem(sc, seed, a.epochs) + ".skrcd")) for sc in scenarios for seed in seeds]
+    runs = [(sc, seed, os.path.join(models, _stem(sc, seed, a.epochs) + ".skrcd"))
+            for sc in scenarios for seed in seeds]
     jobs = [(sc, seed, a.epochs, a.data_home, path) for sc, seed, path in runs
             if not (a.reuse and os.path.exists(path))]
     fit_times = _fit_all(jobs, a.n_jobs) if jobs else {}
