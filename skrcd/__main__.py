@@ -1,4 +1,4 @@
-"""``skrcd`` command line: ``skrcd demo``, ``skrcd benchmark``, ``skrcd benchmark speed``."""
+"""``skrcd`` command line: ``skrcd demo``, ``skrcd benchmark``, ``skrcd benchmark speed``, ``skrcd benchmark deploy``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ COMMANDS = {
     ("benchmark",): ("skrcd.experiments.benchmark",
                      "methods x scenarios x seeds under the paper protocol (CSV, tables, plots)"),
     ("benchmark", "speed"): ("skrcd.experiments.speed", "seconds per epoch, predict throughput, peak memory"),
+    ("benchmark", "deploy"): ("skrcd.experiments.deploy",
+                              "exported teacher and student (float32, int8) in ONNX Runtime: size, latency, F1"),
 }
 
 
@@ -30,10 +32,11 @@ def main(argv=None):
     Examples
     --------
     >>> main(["--help"])
-    usage: skrcd {demo,benchmark,benchmark speed} [options]
-      demo             RCD-KD on the bundled UCI-HAR scenario 2 -> 11
-      benchmark        methods x scenarios x seeds under the paper protocol (CSV, tables, plots)
-      benchmark speed  seconds per epoch, predict throughput, peak memory
+    usage: skrcd {demo,benchmark,benchmark speed,benchmark deploy} [options]
+      demo              RCD-KD on the bundled UCI-HAR scenario 2 -> 11
+      benchmark         methods x scenarios x seeds under the paper protocol (CSV, tables, plots)
+      benchmark speed   seconds per epoch, predict throughput, peak memory
+      benchmark deploy  exported teacher and student (float32, int8) in ONNX Runtime: size, latency, F1
     0
     """
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -42,7 +45,7 @@ def main(argv=None):
         names = [" ".join(c) for c in COMMANDS]
         print("usage: skrcd {%s} [options]" % ",".join(names))
         for name, (_, text) in zip(names, COMMANDS.values()):
-            print(f"  {name:<15}  {text}")
+            print(f"  {name:<16}  {text}")
         return 0 if (not argv or argv[0] in ("-h", "--help")) else 2
     importlib.import_module(COMMANDS[words][0]).main(argv[len(words):])
     return 0

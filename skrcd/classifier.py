@@ -708,17 +708,28 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         """
         return model_file.load(path, cls, teacher=teacher, discriminator=discriminator, device=device)
 
-    def export_student(self, path, format="onnx"):
-        """Export the student, input standardisation included, for deployment.
+    def export_student(self, path, format="onnx", *, network="student", quantize=None, calibration_data=None,
+                       optimize=True):
+        """Export the student (or the teacher), input standardisation included, for deployment.
 
         Input: raw float32 windows ``(batch, channels, length)``, any batch size;
         output: the probabilities of :meth:`predict_proba`. See
-        :func:`skrcd.export.export_student`.
+        :func:`skrcd.export.export_student` and ``docs/deploy.md``.
 
         Parameters
         ----------
         path : str or path-like
         format : {"onnx", "torchscript"}, default="onnx"
+        network : {"student", "teacher"}, default="student"
+        quantize : {None, "int8"}, default=None
+            ``"int8"``: a statically quantised ONNX file (ONNX Runtime's tool),
+            calibrated on ``calibration_data``.
+        calibration_data : panel of shape (n_windows, channels, length), optional
+            Raw unlabelled target windows (e.g. the ``X_tgt`` of ``fit``); required
+            with ``quantize="int8"``.
+        optimize : bool, default=True
+            ONNX only: write the faster inference form (batch norm and
+            standardisation folded into the convolutions).
 
         Returns
         -------
@@ -726,7 +737,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         """
         from .export import export_student
 
-        return export_student(self, path, format)
+        return export_student(self, path, format, network=network, quantize=quantize,
+                              calibration_data=calibration_data, optimize=optimize)
 
     # ---------------------------------------------------------------- predict
     def _network(self, network):
