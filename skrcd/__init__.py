@@ -2,7 +2,7 @@
 
 from ._version import __version__
 from .baselines import AADClassifier, DANNStudentClassifier, MobileDAClassifier, SourceOnlyClassifier
-from .classifier import RCDKDClassifier
+from .classifier import RCDKDClassifier, SelectionCollapseWarning
 from .persistence import load
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "DANNStudentClassifier",
     "MobileDAClassifier",
     "AADClassifier",
+    "SelectionCollapseWarning",
     "load",
     "__version__",
 ]

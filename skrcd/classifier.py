@@ -11,6 +11,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, check_random_state
 from skorch.history import History
 
@@ -26,6 +27,7 @@ from ._param_validation import (
     validate_params,
 )
 from ._traps import warn_x_tgt_traps
+from ._warnings import user_stacklevel
 from .data import (
     channel_stats,
     check_length,
@@ -44,10 +46,19 @@ from .training.callbacks import EpochProgressBar
 from .training.checkpoints import FitCheckpoints
 from .training.interrupt import FitInterruptedWarning, deferred_sigint
 from .training.loop import FitContext
+from .training.adaptation import TEACHER_OBJECTIVES, CDANStage, RefinementStage, VADAStage
 from .training.stages import DANNStage, DistillationStage, DomainTensors
 from .training.teacher_cache import TeacherOutputs
 
-__all__ = ["RCDKDClassifier"]
+__all__ = ["RCDKDClassifier", "SelectionCollapseWarning"]
+
+
+class SelectionCollapseWarning(ConvergenceWarning):
+    """The reinforced selector ended selecting (almost) none or (almost) all target samples.
+
+    Issued after ``fit`` when the mean selected fraction of the last 10 student
+    epochs is below 5 % or above 99 %.
+    """
 
 _POSITIVE_INT, _COUNT = Interval(Integral, 1, None), Interval(Integral, 0, None)
 _POSITIVE, _NON_NEGATIVE = Interval(Real, 0, None, closed="neither"), Interval(Real, 0, None)
@@ -106,7 +117,22 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     weight_decay : float, default=1e-4
         Adam weight decay of both stages.
     teacher_domain_weight : float, default=1.0
-        Weight of the DANN domain loss in the teacher stage.
+        Weight of the adversarial domain loss in the teacher stage.
+    teacher_method : {"dann", "vada", "dirtt", "cdan"}, default="dann"
+        The teacher's domain-adaptation objective (all run in the same loop):
+        DANN (the paper); VADA (DANN + the target's conditional entropy + virtual
+        adversarial training on both domains); DIRT-T (VADA, then
+        ``teacher_refine_epochs`` epochs of refinement on the target alone);
+        CDAN+E (a discriminator on features x predictions). See
+        ``docs/method.md``.
+    teacher_refine_epochs : int, default=20
+        Epochs of DIRT-T's refinement (``teacher_method="dirtt"`` only).
+    teacher_ent_weight : float, default=0.1
+        Weight of the target conditional entropy (VADA, DIRT-T).
+    teacher_vat_weight : float, default=1.0
+        Weight of virtual adversarial training (VADA, DIRT-T).
+    vat_radius : float, default=3.5
+        L2 norm of the adversarial perturbation of one standardised window (VAT).
     kd_weight : float, default=10.0
         Weight of the distillation loss.
     dc_weight : float, default=1.0
@@ -125,9 +151,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         How often the frozen teacher's outputs and MC statistics are computed:
         once per fit (looked up by sample index), each epoch, each mini-batch, or
         each episode (as the research code does).
-    selection : {"rl", "all", "random"} or SelectionStrategy, default="rl"
-        Sample selection: the reinforced selector, every sample (KD ablation), or a
-        random half.
+    selection : {"rl", "all", "random", "confident"} or SelectionStrategy, default="rl"
+        Sample selection: the reinforced selector, every sample (KD ablation), a
+        random half, or the teacher's most confident 70 % of each predicted class
+        (:class:`~skrcd.selection.SelectConfident`).
     alpha1 : float, default=0.2
         Weight of the uncertainty-consistency reward.
     alpha2 : float, default=1.8
@@ -138,6 +165,22 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         class ("class"), so that the selector cannot skip a whole class, or the
         batch mean (the paper). "class" was better on the mean of the five UCI-HAR
         paper scenarios (``docs/results/experiments``).
+    selector_state : {"features", "informed"}, default="features"
+        What the selector sees of a target sample: the student's feature vector
+        (the paper), or that plus the statistics its rewards are computed from
+        (student and teacher probabilities and entropies, their KL, each relative
+        to the sample's teacher-predicted class, the teacher's confidence).
+    selection_weighting : {"hard", "soft"}, default="hard"
+        Distillation weight of a sample: its 0/1 action, or
+        ``sigmoid(Q(select) - Q(skip))`` (``selection="rl"`` only).
+    reward_quantile : float in (0, 1) or None, default=None
+        What counts as low entropy and low KL in the rewards: below the mean of
+        the group (None, the paper), or among the lowest ``reward_quantile`` of the
+        group by rank.
+    selector_bias_noise : {"in", "out"}, default="in"
+        Initial bias noise of the selector's noisy layers: ``sigma0 /
+        sqrt(in_features)`` (Fortunato et al.) or ``sigma0 / sqrt(out_features)``
+        (the research code: about ten times more exploration at the output).
     selector_hidden : int, default=128
         Width of the selector's Q-network. The paper uses 1024; 128 was as
         accurate on UCI-HAR and makes a student epoch 4x faster
@@ -288,6 +331,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "betas": [SequenceOf(Interval(Real, 0, 1, closed="left"), length=2)],
         "weight_decay": [_NON_NEGATIVE],
         "teacher_domain_weight": [_NON_NEGATIVE],
+        "teacher_method": [Options(*TEACHER_OBJECTIVES)],
+        "teacher_refine_epochs": [_COUNT],
+        "teacher_ent_weight": [_NON_NEGATIVE],
+        "teacher_vat_weight": [_NON_NEGATIVE],
+        "vat_radius": [_POSITIVE],
         "kd_weight": [_NON_NEGATIVE],
         "dc_weight": [_NON_NEGATIVE],
         "dc_mode": [Options("grl", "flip")],
@@ -295,10 +343,14 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "n_episodes": [_POSITIVE_INT],
         "mc_passes": [_POSITIVE_INT],
         "teacher_refresh": [Options("fit", "epoch", "batch", "episode")],
-        "selection": [Options("rl", "all", "random"), InstanceOf(SelectionStrategy, "a SelectionStrategy")],
+        "selection": [Options("rl", "all", "random", "confident"), InstanceOf(SelectionStrategy, "a SelectionStrategy")],
         "alpha1": [_NON_NEGATIVE],
         "alpha2": [_NON_NEGATIVE],
         "reward_baseline": [Options("batch", "class")],
+        "selector_state": [Options("features", "informed")],
+        "selection_weighting": [Options("hard", "soft")],
+        "reward_quantile": [None, Interval(Real, 0, 1, closed="neither")],
+        "selector_bias_noise": [Options("in", "out")],
         "selector_hidden": [_POSITIVE_INT],
         "selector_sigma0": [_NON_NEGATIVE],
         "selector_gamma": [Interval(Real, 0, 1, closed="both")],
@@ -342,6 +394,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         betas=(0.5, 0.99),
         weight_decay=1e-4,
         teacher_domain_weight=1.0,
+        teacher_method="dann",
+        teacher_refine_epochs=20,
+        teacher_ent_weight=0.1,
+        teacher_vat_weight=1.0,
+        vat_radius=3.5,
         kd_weight=10.0,
         dc_weight=1.0,
         dc_mode="grl",
@@ -353,6 +410,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         alpha1=0.2,
         alpha2=1.8,
         reward_baseline="class",
+        selector_state="features",
+        selection_weighting="hard",
+        reward_quantile=None,
+        selector_bias_noise="in",
         selector_hidden=128,
         selector_sigma0=0.4,
         selector_gamma=0.9,
@@ -387,6 +448,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.betas = betas
         self.weight_decay = weight_decay
         self.teacher_domain_weight = teacher_domain_weight
+        self.teacher_method = teacher_method
+        self.teacher_refine_epochs = teacher_refine_epochs
+        self.teacher_ent_weight = teacher_ent_weight
+        self.teacher_vat_weight = teacher_vat_weight
+        self.vat_radius = vat_radius
         self.kd_weight = kd_weight
         self.dc_weight = dc_weight
         self.dc_mode = dc_mode
@@ -398,6 +464,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.alpha1 = alpha1
         self.alpha2 = alpha2
         self.reward_baseline = reward_baseline
+        self.selector_state = selector_state
+        self.selection_weighting = selection_weighting
+        self.reward_quantile = reward_quantile
+        self.selector_bias_noise = selector_bias_noise
         self.selector_hidden = selector_hidden
         self.selector_sigma0 = selector_sigma0
         self.selector_gamma = selector_gamma
@@ -456,10 +526,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         if self.selection == "rl":
             return make_selection(
                 "rl", alpha1=self.alpha1, alpha2=self.alpha2, reward_baseline=self.reward_baseline,
-                hidden=self.selector_hidden,
-                sigma0=self.selector_sigma0, gamma=self.selector_gamma, lr=self.selector_lr,
-                batch_size=self.selector_batch_size, memory_capacity=self.memory_capacity,
+                state=self.selector_state, weighting=self.selection_weighting, reward_quantile=self.reward_quantile,
+                hidden=self.selector_hidden, sigma0=self.selector_sigma0, gamma=self.selector_gamma,
+                lr=self.selector_lr, batch_size=self.selector_batch_size, memory_capacity=self.memory_capacity,
                 learning_starts=self.learning_starts, target_tau=self.selector_tau,
+                bias_noise=self.selector_bias_noise,
             )
         return copy.deepcopy(make_selection(self.selection))
 
@@ -603,7 +674,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         warnings.warn(msg, FitInterruptedWarning, stacklevel=4)
 
     def fit_teacher(self, ctx):
-        """Stage 1: build the teacher and discriminator and train them with DANN.
+        """Stage 1: build the teacher and discriminator and train them (``teacher_method``).
 
         Sets ``teacher_`` and ``discriminator_``. Subclasses (baselines) override
         this hook to change the stage, never the loop.
@@ -622,14 +693,47 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.teacher_ = teacher
         self.discriminator_ = self.initialize_discriminator(t_feats).to(ctx.device)
         if self.teacher_epochs > 0:
-            stage = DANNStage(teacher, self.discriminator_, data, self.teacher_lr, self.betas, self.weight_decay,
-                              self.teacher_domain_weight, name="teacher")
-            ctx.run(stage, self.teacher_epochs)
+            for stage, n_epochs in self.teacher_stages(ctx, teacher, self.discriminator_, t_feats):
+                ctx.run(stage, n_epochs)
+
+    def teacher_stages(self, ctx, teacher, discriminator, n_features):
+        """The stages that train the teacher for ``teacher_method``, with their epochs.
+
+        Parameters
+        ----------
+        ctx : skrcd.training.FitContext
+        teacher, discriminator : torch.nn.Module
+            The teacher and the domain discriminator kept for the student stage
+            (CDAN trains a discriminator of its own on features x predictions).
+        n_features : int
+            The teacher's feature size.
+
+        Returns
+        -------
+        list of (skrcd.training.TrainingStage, int)
+        """
+        common = dict(lr=self.teacher_lr, betas=self.betas, weight_decay=self.weight_decay,
+                      domain_weight=self.teacher_domain_weight, name="teacher")
+        vada = dict(ent_weight=self.teacher_ent_weight, vat_weight=self.teacher_vat_weight,
+                    vat_radius=self.vat_radius)
+        method = self.teacher_method
+        if method == "dann":
+            return [(DANNStage(teacher, discriminator, ctx.data, **common), self.teacher_epochs)]
+        if method == "cdan":
+            joint = DomainDiscriminator(n_features * ctx.n_classes).to(ctx.device)
+            return [(CDANStage(teacher, joint, ctx.data, **common), self.teacher_epochs)]
+        stages = [(VADAStage(teacher, discriminator, ctx.data, **common, **vada), self.teacher_epochs)]
+        if method == "dirtt" and self.teacher_refine_epochs:
+            refine = RefinementStage(teacher, ctx.data, lr=self.teacher_lr / 10, betas=self.betas,
+                                     weight_decay=self.weight_decay, ent_weight=1.0, vat_weight=1.0,
+                                     prox_weight=1.0, vat_radius=self.vat_radius)
+            stages.append((refine, self.teacher_refine_epochs))
+        return stages
 
     def fit_student(self, ctx):
         """Stage 2: distil the frozen teacher into the student on the target.
 
-        Sets ``student_``, ``adapter_`` and ``selector_``.
+        Sets ``student_``, ``adapter_``, ``selector_`` and ``selection_record_``.
 
         Parameters
         ----------
@@ -643,7 +747,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.student_ = student
         self.adapter_ = torch.nn.Linear(s_feats, t_feats).to(ctx.device)
         strategy = self.initialize_selection()
-        strategy.setup(s_feats, ctx.device)
+        strategy.setup(strategy.state_size(s_feats, ctx.n_classes), ctx.device)
         outputs = TeacherOutputs(self.teacher_, data, self.mc_passes, self.teacher_refresh,
                                  need_mc=strategy.needs_teacher_uncertainty)
         params = dict(n_episodes=self.n_episodes, temperature=self.temperature, kd_weight=self.kd_weight,
@@ -652,10 +756,37 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         params.update(self.distillation_overrides())
         stage = DistillationStage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
         ctx.run(stage, self.student_epochs)
+        self.selection_record_ = self._selection_record(stage, outputs)
         selector = getattr(strategy, "selector", None)
         if selector is not None:  # the replay memory and optimiser are training state, not model state
             selector.release_training_state()
+            self._warn_if_collapsed()
         self.selector_ = selector
+
+    @staticmethod
+    def _selection_record(stage, outputs):
+        record = stage.finish_record()
+        teacher = outputs.tgt_mc if outputs.tgt_mc is not None else outputs.tgt_logits.softmax(1)
+        confidence, predicted = teacher.max(dim=1)
+        record["teacher_confidence"] = confidence.cpu().numpy().astype(np.float32)
+        record["teacher_class"] = predicted.cpu().numpy()
+        return record
+
+    def _warn_if_collapsed(self, window=10, low=0.05, high=0.99):
+        rates = [row["selected"] for row in self.history_ if row.get("stage") == "student" and "selected" in row]
+        if not rates:
+            return
+        rate = float(np.mean(rates[-window:]))
+        if low <= rate <= high:
+            return
+        consequence = ("almost nothing was distilled" if rate < low
+                       else "the student got plain distillation, as with selection='all'")
+        warnings.warn(
+            f"the reinforced selector selected {rate:.1%} of the target samples on average over the last "
+            f"{min(window, len(rates))} student epochs: {consequence}. See selection_record_ and docs/method.md "
+            "(short training settings are the usual cause).",
+            SelectionCollapseWarning, stacklevel=user_stacklevel(),
+        )
 
     def distillation_overrides(self):
         """Extra :class:`~skrcd.training.DistillationStage` settings (empty for RCD-KD).

@@ -33,6 +33,11 @@ BAD = {
     "betas": [(0.5,), (0.5, 1.0), (0.5, math.nan), 0.9],
     "weight_decay": [-1e-4],
     "teacher_domain_weight": [-1.0],
+    "teacher_method": ["dirt", None],
+    "teacher_refine_epochs": [-1, 2.5],
+    "teacher_ent_weight": [-0.1, math.nan],
+    "teacher_vat_weight": [math.inf],
+    "vat_radius": [0, -1.0],
     "kd_weight": [math.nan],
     "dc_weight": [-1],
     "dc_mode": ["reverse"],
@@ -44,6 +49,10 @@ BAD = {
     "alpha1": [-0.2],
     "alpha2": [math.inf],
     "reward_baseline": ["median"],
+    "selector_state": ["student", None],
+    "selection_weighting": ["fuzzy"],
+    "reward_quantile": [0, 1, 1.5, "0.5"],
+    "selector_bias_noise": ["both"],
     "selector_hidden": [0],
     "selector_sigma0": [-0.1],
     "selector_gamma": [1.5, -1],
@@ -77,6 +86,7 @@ GOOD = {
     "device": ["auto", "cpu", "cuda", "cuda:1", "mps", torch.device("cpu")], "standardize": [True, False, "joint"],
     "mask_label": [None, "unlabelled", -1.0], "n_threads": [None, 2], "random_state": [None, 0, np.random.RandomState(0)],
     "verbose": [True, 2], "checkpoint_dir": [None, "ckpt"], "teacher_lr": [np.float32(1e-3)],
+    "reward_quantile": [None, 0.5], "teacher_method": ["vada", "dirtt", "cdan"], "teacher_refine_epochs": [0],
 }
 
 

@@ -8,8 +8,20 @@ from sklearn.utils import check_random_state
 __all__ = ["make_domain_shift"]
 
 
-def _panel(n, n_classes, n_channels, length, freqs, rng, noise):
-    y = np.arange(n) % n_classes
+def _class_counts(n, weights):
+    """``n`` split in proportion to ``weights`` (largest remainders; a zero weight gives no sample)."""
+    w = np.asarray(weights, dtype=float) / np.sum(weights)
+    counts = np.floor(w * n).astype(int)
+    rest = n - counts.sum()
+    counts[np.argsort(-(w * n - counts), kind="stable")[:rest]] += 1
+    return counts
+
+
+def _panel(n, n_classes, n_channels, length, freqs, rng, noise, weights=None):
+    if weights is None:
+        y = np.arange(n) % n_classes
+    else:
+        y = np.repeat(np.arange(n_classes), _class_counts(n, weights))
     rng.shuffle(y)
     t = np.arange(length) / length
     phase = rng.uniform(0, 2 * np.pi, size=(n, n_channels, 1))
@@ -32,6 +44,8 @@ def make_domain_shift(
     target_noise=None,
     time_warp=0.0,
     rotation=0.0,
+    source_class_weights=None,
+    target_class_weights=None,
     random_state=None,
 ):
     """Source and target panels of one classification task under a domain shift.
@@ -41,6 +55,10 @@ def make_domain_shift(
     order, a time warp (resampling the time axis by ``1 + time_warp``), a sensor
     rotation (mixing channel pairs by ``rotation`` radians), a per-channel gain drawn
     around ``scale``, a per-channel ``offset`` and extra noise.
+
+    Classes are balanced unless ``source_class_weights``/``target_class_weights``
+    give their proportions; a zero weight leaves the class out of that domain (a
+    class missing from the target, as activities missing for a subject).
 
     Parameters
     ----------
@@ -61,6 +79,9 @@ def make_domain_shift(
         Relative speed change of the target (0.2 = 20 % faster).
     rotation : float, default=0.0
         Rotation angle (radians) mixing consecutive channel pairs of the target.
+    source_class_weights, target_class_weights : array-like of shape (n_classes,), optional
+        Relative class proportions of each domain (non-negative, not all zero);
+        balanced when None. The source must keep at least two classes.
     random_state : int, RandomState or None
 
     Returns
@@ -76,6 +97,13 @@ def make_domain_shift(
     >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=10, n_target=8, random_state=0)
     >>> X_src.shape, X_tgt.shape
     ((10, 3, 64), (8, 3, 64))
+
+    An imbalanced source and a target without class 2:
+
+    >>> _, y_src, _, y_tgt = make_domain_shift(n_source=60, n_target=40, source_class_weights=[4, 1, 1],
+    ...                                        target_class_weights=[1, 1, 0], random_state=0)
+    >>> np.bincount(y_src).tolist(), np.bincount(y_tgt, minlength=3).tolist()
+    ([40, 10, 10], [20, 20, 0])
     """
     for name, v in (("n_source", n_source), ("n_target", n_target), ("n_classes", n_classes),
                     ("n_channels", n_channels), ("length", length)):
@@ -83,12 +111,20 @@ def make_domain_shift(
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    for name, w in (("source_class_weights", source_class_weights), ("target_class_weights", target_class_weights)):
+        if w is None:
+            continue
+        w = np.asarray(w, dtype=float)
+        if w.shape != (n_classes,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"{name} must hold {n_classes} finite, non-negative numbers, not all zero; got {w!r}")
+    if source_class_weights is not None and np.count_nonzero(source_class_weights) < 2:
+        raise ValueError("source_class_weights must keep at least two classes in the source")
     rng = check_random_state(random_state)
     freqs = rng.choice(np.arange(1, 4 * n_classes + 2), size=(n_classes, n_channels), replace=True).astype(float)
     freqs[:, 0] = 1.5 + 2.0 * np.arange(n_classes)  # channel 0 alone separates the classes
-    X_src, y_src = _panel(n_source, n_classes, n_channels, length, freqs, rng, noise)
+    X_src, y_src = _panel(n_source, n_classes, n_channels, length, freqs, rng, noise, source_class_weights)
     X_tgt, y_tgt = _panel(n_target, n_classes, n_channels, length, freqs * (1 + time_warp), rng,
-                          noise if target_noise is None else target_noise)
+                          noise if target_noise is None else target_noise, target_class_weights)
     if rotation:
         c, s = np.cos(rotation), np.sin(rotation)
         for i in range(0, n_channels - 1, 2):

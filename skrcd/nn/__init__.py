@@ -1,6 +1,14 @@
 """Pure torch building blocks: the networks (:mod:`skrcd.nn.networks`) and the loss terms (:mod:`skrcd.nn.losses`)."""
 
-from .losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
+from .losses import (
+    conditional_adversarial_loss,
+    conditional_entropy,
+    coral_loss,
+    dann_coefficient,
+    distillation_loss,
+    domain_adversarial_loss,
+    vat_loss,
+)
 from .networks import CNN1D, TCN, ConfigMixin, DomainDiscriminator, count_parameters, feature_size, grad_reverse
 
 __all__ = [
@@ -15,4 +23,7 @@ __all__ = [
     "domain_adversarial_loss",
     "dann_coefficient",
     "coral_loss",
+    "conditional_adversarial_loss",
+    "conditional_entropy",
+    "vat_loss",
 ]

@@ -136,6 +136,10 @@ def _fitted_attributes(est):
         elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
             arrays[name] = torch.from_numpy(np.ascontiguousarray(value).copy())
             attrs[name] = {"__array__": value.dtype.str}
+        elif _is_array_dict(value):  # e.g. selection_record_: one tensor per key
+            for key, array in value.items():
+                arrays[f"{name}/{key}"] = torch.from_numpy(np.ascontiguousarray(array).copy())
+            attrs[name] = {"__array_dict__": {key: array.dtype.str for key, array in value.items()}}
         elif isinstance(value, np.ndarray) and value.dtype.kind in "UO":
             try:
                 attrs[name] = {"__ndarray__": encode(value.tolist()), "dtype": value.dtype.str}
@@ -151,6 +155,11 @@ def _fitted_attributes(est):
     return attrs, arrays, skipped
 
 
+def _is_array_dict(value):
+    return (isinstance(value, dict) and bool(value) and all(isinstance(k, str) for k in value)
+            and all(isinstance(v, np.ndarray) and v.dtype.kind in "biuf" for v in value.values()))
+
+
 def _restore_attribute(value, arrays, name):
     if isinstance(value, dict):
         if "__history__" in value:
@@ -161,6 +170,9 @@ def _restore_attribute(value, arrays, name):
             return arrays[name].numpy().astype(np.dtype(value["__array__"]), copy=True)
         if "__ndarray__" in value:
             return np.array(decode(value["__ndarray__"]), dtype=np.dtype(value["dtype"]))
+        if "__array_dict__" in value:
+            return {key: arrays[f"{name}/{key}"].numpy().astype(np.dtype(dtype), copy=True)
+                    for key, dtype in value["__array_dict__"].items()}
     return decode(value)
 
 

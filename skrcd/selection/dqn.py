@@ -25,7 +25,12 @@ class NoisyLinear(nn.Module):
     in_features, out_features : int
         Layer sizes.
     sigma0 : float, default=0.4
-        Initial noise scale; sigma starts at ``sigma0 / sqrt(in_features)``.
+        Initial noise scale; the weights' sigma starts at ``sigma0 / sqrt(in_features)``.
+    bias_noise : {"in", "out"}, default="in"
+        Initial sigma of the bias: ``sigma0 / sqrt(in_features)`` (Fortunato et al.)
+        or ``sigma0 / sqrt(out_features)`` (the research code of RCD-KD): at the
+        one- and two-unit output layers of the Q-network, "out" gives about ten
+        times more noise on the Q-values, i.e. more exploration.
 
     Examples
     --------
@@ -35,14 +40,17 @@ class NoisyLinear(nn.Module):
     torch.Size([2, 3])
     """
 
-    def __init__(self, in_features: int, out_features: int, sigma0: float = 0.4):
+    def __init__(self, in_features: int, out_features: int, sigma0: float = 0.4, bias_noise: str = "in"):
         super().__init__()
+        if bias_noise not in ("in", "out"):
+            raise ValueError(f"bias_noise must be 'in' or 'out', got {bias_noise!r}")
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features)
+        bias_scale = bound if bias_noise == "in" else 1.0 / math.sqrt(out_features)
         self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
         self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
         self.weight_sigma = nn.Parameter(torch.full((out_features, in_features), sigma0 * bound))
-        self.bias_sigma = nn.Parameter(torch.full((out_features,), sigma0 * bound))
+        self.bias_sigma = nn.Parameter(torch.full((out_features,), sigma0 * bias_scale))
         self.register_buffer("eps_in", torch.zeros(in_features))
         self.register_buffer("eps_out", torch.zeros(out_features))
         self.reset_noise()
@@ -96,6 +104,8 @@ class DuelingQNetwork(nn.Module):
         Width of the hidden layers.
     sigma0 : float, default=0.4
         Initial noise scale of the noisy layers.
+    bias_noise : {"in", "out"}, default="in"
+        Initial bias noise of the noisy layers (see :class:`NoisyLinear`).
 
     Examples
     --------
@@ -104,13 +114,16 @@ class DuelingQNetwork(nn.Module):
     torch.Size([5, 2])
     """
 
-    def __init__(self, state_dim: int, n_actions: int = 2, hidden: int = 128, sigma0: float = 0.4):
+    def __init__(self, state_dim: int, n_actions: int = 2, hidden: int = 128, sigma0: float = 0.4,
+                 bias_noise: str = "in"):
         super().__init__()
+
+        def noisy(n_in, n_out):
+            return NoisyLinear(n_in, n_out, sigma0, bias_noise)
+
         self.trunk = nn.Sequential(nn.Linear(state_dim, hidden), nn.ReLU())
-        self.value = nn.Sequential(NoisyLinear(hidden, hidden, sigma0), nn.ReLU(), NoisyLinear(hidden, 1, sigma0))
-        self.advantage = nn.Sequential(
-            NoisyLinear(hidden, hidden, sigma0), nn.ReLU(), NoisyLinear(hidden, n_actions, sigma0)
-        )
+        self.value = nn.Sequential(noisy(hidden, hidden), nn.ReLU(), noisy(hidden, 1))
+        self.advantage = nn.Sequential(noisy(hidden, hidden), nn.ReLU(), noisy(hidden, n_actions))
 
     def forward(self, state):
         h = self.trunk(state)
@@ -294,6 +307,14 @@ class DQNSelector(ConfigMixin, nn.Module):
         Updates start once the memory holds more than this many transitions.
     target_tau : float, default=0.001
         Soft-update rate of the target network.
+    bias_noise : {"in", "out"}, default="in"
+        Initial bias noise of the noisy layers (see :class:`NoisyLinear`).
+
+    Attributes
+    ----------
+    last_advantage : torch.Tensor of shape (n,) or None
+        ``Q(s, select) - Q(s, skip)`` of the states of the last :meth:`act` call
+        (soft selection weights and the selection record read it).
 
     Examples
     --------
@@ -318,15 +339,17 @@ class DQNSelector(ConfigMixin, nn.Module):
         memory_capacity: int = 100_000,
         learning_starts: int = 100,
         target_tau: float = 0.001,
+        bias_noise: str = "in",
     ):
         super().__init__()
-        self.online = DuelingQNetwork(state_dim, 2, hidden, sigma0)
-        self.target = DuelingQNetwork(state_dim, 2, hidden, sigma0)
+        self.online = DuelingQNetwork(state_dim, 2, hidden, sigma0, bias_noise)
+        self.target = DuelingQNetwork(state_dim, 2, hidden, sigma0, bias_noise)
         self.target.load_state_dict(self.online.state_dict())
         self.target.requires_grad_(False)
         self.gamma, self.batch_size, self.learning_starts, self.target_tau = gamma, batch_size, learning_starts, target_tau
-        self.lr, self.hidden, self.sigma0 = lr, hidden, sigma0
+        self.lr, self.hidden, self.sigma0, self.bias_noise = lr, hidden, sigma0, bias_noise
         self.state_dim, self.memory_capacity = state_dim, memory_capacity
+        self.last_advantage = None
         self.memory = None
         self.optimizer = None
 
@@ -358,7 +381,9 @@ class DQNSelector(ConfigMixin, nn.Module):
         >>> agent.act(torch.randn(5, 8)).shape
         torch.Size([5])
         """
-        return self.online(state).argmax(dim=1)
+        q = self.online(state)
+        self.last_advantage = q[:, 1] - q[:, 0]
+        return q.argmax(dim=1)
 
     def remember(self, state, action, reward, next_state, done):
         """Store a batch of transitions in the replay memory (created on first use, on the agent's device).

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import torch
 
-from .rewards import selection_reward
 from .dqn import DQNSelector
+from .rewards import _baseline, entropy, kl_divergence, rank_fraction, selection_reward
 
-__all__ = ["SelectionStrategy", "SelectAll", "SelectRandom", "ReinforcedSelection", "make_selection"]
+__all__ = ["SelectionStrategy", "SelectAll", "SelectRandom", "SelectConfident", "ReinforcedSelection",
+           "make_selection"]
 
 
 class SelectionStrategy:
     """Base class: select everything, learn nothing.
 
-    Subclasses override :meth:`select` and, if they learn, :meth:`observe`.
+    Subclasses override :meth:`select` and, if they learn, :meth:`observe`; what a
+    strategy decides on is :meth:`make_state` (the student's features by default)
+    and what the distillation loss weighs each sample with is :meth:`weights` (the
+    0/1 actions by default).
 
     Attributes
     ----------
@@ -46,6 +50,11 @@ class SelectionStrategy:
 
     needs_teacher_uncertainty = False
 
+    @property
+    def last_advantage(self):
+        """``Q(select) - Q(skip)`` of the samples of the last :meth:`select` call, or None (no Q-values here)."""
+        return None
+
     def setup(self, state_dim, device, generator=None):
         """Build whatever needs the state size and device (called once per fit).
 
@@ -57,6 +66,52 @@ class SelectionStrategy:
         >>> strategy.selector.state_dim
         8
         """
+
+    def state_size(self, feature_size, n_classes):
+        """Size of a row of :meth:`make_state` (the state the strategy decides on).
+
+        Examples
+        --------
+        >>> SelectionStrategy().state_size(32, n_classes=6)
+        32
+        """
+        return feature_size
+
+    def make_state(self, features, student_probs, teacher_probs):
+        """The state of each target sample: here the student's detached features.
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (n, d)
+            The student's features (detached).
+        student_probs : torch.Tensor of shape (n, n_classes)
+            The student's softmax predictions.
+        teacher_probs : torch.Tensor of shape (n, n_classes) or None
+            The teacher's mean MC-dropout predictions (None unless
+            :attr:`needs_teacher_uncertainty`).
+
+        Returns
+        -------
+        torch.Tensor of shape (n, state_size)
+
+        Examples
+        --------
+        >>> import torch
+        >>> SelectionStrategy().make_state(torch.ones(2, 3), None, None).shape
+        torch.Size([2, 3])
+        """
+        return features
+
+    def weights(self, action):
+        """Per-sample weights of the distillation loss for the actions just chosen (the 0/1 actions here).
+
+        Examples
+        --------
+        >>> import torch
+        >>> SelectionStrategy().weights(torch.tensor([1, 0, 1])).tolist()
+        [1, 0, 1]
+        """
+        return action
 
     def on_epoch_begin(self, epoch):
         """Called at the start of each student epoch (0-based).
@@ -165,13 +220,50 @@ class SelectRandom(SelectionStrategy):
         return torch.bernoulli(p).long()
 
 
+class SelectConfident(SelectionStrategy):
+    """Distil the most confident share of each teacher-predicted class (no learning; an ablation of the selector).
+
+    In each batch, the samples are grouped by the class the teacher's mean
+    MC-dropout prediction picks, and the ``quantile`` of each group with the highest
+    teacher confidence (maximum probability) is selected, so no class is dropped.
+
+    Parameters
+    ----------
+    quantile : float in (0, 1], default=0.7
+        Share of each group selected.
+
+    Examples
+    --------
+    >>> import torch
+    >>> teacher = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55]])
+    >>> s = SelectConfident(quantile=0.5)
+    >>> s.select(s.make_state(None, None, teacher), episode=0).tolist()  # the surer half of each class
+    [1, 0, 1, 0]
+    """
+
+    needs_teacher_uncertainty = True
+
+    def __init__(self, quantile=0.7):
+        self.quantile = quantile
+
+    def state_size(self, feature_size, n_classes):
+        return n_classes
+
+    def make_state(self, features, student_probs, teacher_probs):
+        return teacher_probs
+
+    def select(self, state, episode):
+        frac = rank_fraction(-state.max(dim=1).values, state.argmax(dim=1), state.shape[1])
+        return (frac < self.quantile).long()
+
+
 class ReinforcedSelection(SelectionStrategy):
     """RCD-KD's reinforced selector: a dueling double DQN with noisy layers.
 
-    The state of a sample is the student's (detached) feature vector; transitions
-    ``(s, a, r, s', done)`` link a sample's state in one episode with its state in
-    the next, ``done`` at the last episode or when the sample was skipped; after
-    each episode the agent makes one double-DQN update (once its memory is warm).
+    Transitions ``(s, a, r, s', done)`` link a sample's state in one episode with
+    its state in the next, ``done`` at the last episode or when the sample was
+    skipped; after each episode the agent makes one double-DQN update (once its
+    memory is warm).
 
     Parameters
     ----------
@@ -182,25 +274,49 @@ class ReinforcedSelection(SelectionStrategy):
     reward_baseline : {"batch", "class"}, default="class"
         "Below the mean" against the batch mean (the paper) or against the mean
         of the samples of the same teacher-predicted class in the batch.
+    state : {"features", "informed"}, default="features"
+        What the agent sees of a sample: the student's feature vector (the paper),
+        or that plus what the rewards are computed from: the student's and the
+        teacher's (MC-dropout mean) probabilities, both entropies, the
+        student-teacher KL, the three of them relative to the sample's
+        teacher-predicted class in the batch, and the teacher's confidence
+        (``d + 2 k + 7`` values for ``d`` features and ``k`` classes).
+    weighting : {"hard", "soft"}, default="hard"
+        Distillation weight of a sample: its 0/1 action, or
+        ``sigmoid((Q(s, select) - Q(s, skip)) / soft_temperature)``.
+    reward_quantile : float in (0, 1) or None, default=None
+        None: "low" entropy and KL mean below the group mean (the paper); a
+        number: among the lowest ``reward_quantile`` of the group by rank.
+    soft_temperature : float, default=1.0
+        Temperature of the soft weights.
     **selector_params
         Passed to :class:`skrcd.selection.dqn.DQNSelector` (``hidden``, ``sigma0``,
         ``gamma``, ``lr``, ``batch_size``, ``memory_capacity``, ``learning_starts``,
-        ``target_tau``).
+        ``target_tau``, ``bias_noise``).
 
     Examples
     --------
     >>> import torch
-    >>> strat = ReinforcedSelection(hidden=8)
-    >>> strat.setup(state_dim=4, device="cpu")
-    >>> a = strat.select(torch.randn(5, 4), episode=0)
-    >>> a.shape
-    torch.Size([5])
+    >>> strat = ReinforcedSelection(hidden=8, state="informed", weighting="soft")
+    >>> strat.setup(strat.state_size(4, n_classes=3), device="cpu")
+    >>> p = torch.softmax(torch.randn(5, 3), dim=1)
+    >>> state = strat.make_state(torch.randn(5, 4), p, p)
+    >>> action = strat.select(state, episode=0)
+    >>> state.shape, action.shape, bool(((strat.weights(action) > 0) & (strat.weights(action) < 1)).all())
+    (torch.Size([5, 17]), torch.Size([5]), True)
     """
 
     needs_teacher_uncertainty = True
 
-    def __init__(self, alpha1=0.2, alpha2=1.8, reward_baseline="class", **selector_params):
+    def __init__(self, alpha1=0.2, alpha2=1.8, reward_baseline="class", state="features", weighting="hard",
+                 reward_quantile=None, soft_temperature=1.0, **selector_params):
+        if state not in ("features", "informed"):
+            raise ValueError(f"state must be 'features' or 'informed', got {state!r}")
+        if weighting not in ("hard", "soft"):
+            raise ValueError(f"weighting must be 'hard' or 'soft', got {weighting!r}")
         self.alpha1, self.alpha2, self.reward_baseline = alpha1, alpha2, reward_baseline
+        self.state, self.weighting, self.reward_quantile = state, weighting, reward_quantile
+        self.soft_temperature = soft_temperature
         self.selector_params = selector_params
         self.selector = None
         self._pending = None
@@ -212,8 +328,30 @@ class ReinforcedSelection(SelectionStrategy):
         self.selector.train()
         self._generator = generator
 
+    def state_size(self, feature_size, n_classes):
+        return feature_size if self.state == "features" else feature_size + 2 * n_classes + 7
+
+    def make_state(self, features, student_probs, teacher_probs):
+        if self.state == "features":
+            return features
+        h_s, h_t = entropy(student_probs), entropy(teacher_probs)
+        kl = kl_divergence(student_probs, teacher_probs)
+        groups, k = teacher_probs.argmax(dim=1), teacher_probs.shape[1]
+        relative = [v - _baseline(v, groups, k) for v in (h_s, h_t, kl)]
+        stats = torch.stack([h_s, h_t, kl, *relative, teacher_probs.max(dim=1).values], dim=1)
+        return torch.cat([features, student_probs, teacher_probs, stats], dim=1)
+
     def select(self, state, episode):
         return self.selector.act(state)
+
+    @property
+    def last_advantage(self):
+        return self.selector.last_advantage
+
+    def weights(self, action):
+        if self.weighting == "hard":
+            return action
+        return torch.sigmoid(self.selector.last_advantage / self.soft_temperature)
 
     def state_dict(self):
         """The selector's networks and noise, its replay memory and its optimiser.
@@ -249,7 +387,7 @@ class ReinforcedSelection(SelectionStrategy):
 
     def observe(self, state, action, student_probs, teacher_probs, episode, last):
         reward = selection_reward(action, student_probs, teacher_probs, self.alpha1, self.alpha2,
-                                  self.reward_baseline)
+                                  self.reward_baseline, self.reward_quantile)
         if self._pending is not None:  # the previous episode's transitions end in this state
             s, a, r, d = self._pending
             self.selector.remember(s, a, r, state, d)
@@ -267,15 +405,15 @@ class ReinforcedSelection(SelectionStrategy):
 
 
 def make_selection(selection, **params):
-    """Build a strategy from its name (``"rl"``, ``"all"``, ``"random"``) or pass one through.
+    """Build a strategy from its name (``"rl"``, ``"all"``, ``"random"``, ``"confident"``) or pass one through.
 
     Parameters
     ----------
     selection : str or SelectionStrategy
         Strategy name or instance.
     **params
-        For ``"rl"``: ``alpha1``, ``alpha2`` and the DQN settings; for
-        ``"random"``: ``rate``.
+        For ``"rl"``: the :class:`ReinforcedSelection` settings; for
+        ``"random"``: ``rate``; for ``"confident"``: ``quantile``.
 
     Returns
     -------
@@ -294,4 +432,8 @@ def make_selection(selection, **params):
         return SelectAll()
     if selection == "random":
         return SelectRandom(**params)
-    raise ValueError(f"selection must be 'rl', 'all', 'random' or a SelectionStrategy, got {selection!r}")
+    if selection == "confident":
+        return SelectConfident(**params)
+    raise ValueError(
+        f"selection must be 'rl', 'all', 'random', 'confident' or a SelectionStrategy, got {selection!r}"
+    )

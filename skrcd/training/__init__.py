@@ -5,6 +5,8 @@
   hooks of one fit share);
 - :mod:`skrcd.training.stages`: what one step of each stage does (DANN teacher,
   source-only, distillation);
+- :mod:`skrcd.training.adaptation`: the other teacher objectives (VADA, DIRT-T's
+  refinement, CDAN+E);
 - :mod:`skrcd.training.teacher_cache`: the frozen teacher's outputs and
   MC-dropout statistics, cached or recomputed;
 - :mod:`skrcd.training.interrupt`: graceful Ctrl-C;
@@ -13,6 +15,7 @@
 """
 
 from .callbacks import EpochProgressBar
+from .adaptation import TEACHER_OBJECTIVES, CDANStage, RefinementStage, VADAStage
 from .checkpoints import CHECKPOINT_FILE, CheckpointCallback, FitCheckpoints
 from .interrupt import FitInterruptedWarning, TrainingInterrupted, deferred_sigint
 from .loop import FitContext, run_stage
@@ -25,6 +28,10 @@ __all__ = [
     "DANNStage",
     "SourceOnlyStage",
     "DistillationStage",
+    "VADAStage",
+    "RefinementStage",
+    "CDANStage",
+    "TEACHER_OBJECTIVES",
     "TeacherOutputs",
     "run_stage",
     "mc_dropout_mode",

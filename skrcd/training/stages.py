@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from ..nn.losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
+from ..selection.record import SelectionRecord
 
 __all__ = ["DomainTensors", "TrainingStage", "DANNStage", "SourceOnlyStage", "DistillationStage"]
 
@@ -170,12 +171,16 @@ class DANNStage(TrainingStage):
     def modules(self):
         return [self.model, self.discriminator]
 
+    def _domain_loss(self, feats_s, logits_s, feats_t, logits_t, progress):
+        """The alignment term (DANN's; conditional variants override this)."""
+        return domain_adversarial_loss(self.discriminator, feats_s, feats_t, dann_coefficient(progress))
+
     def train_step(self, src_idx, tgt_idx, progress):
         d = self.data
         logits_s, feats_s = self.model(d.X_src[src_idx])
-        _, feats_t = self.model(d.X_tgt[tgt_idx])
+        logits_t, feats_t = self.model(d.X_tgt[tgt_idx])
         cls = F.cross_entropy(logits_s, d.y_src[src_idx])
-        dom = domain_adversarial_loss(self.discriminator, feats_s, feats_t, dann_coefficient(progress))
+        dom = self._domain_loss(feats_s, logits_s, feats_t, logits_t, progress)
         loss = cls + self.domain_weight * dom
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -293,6 +298,7 @@ class DistillationStage(TrainingStage):
         if dc_weight:
             params += list(discriminator.parameters())
         self.optimizer = _adam(params, lr, betas, weight_decay)
+        self.record = SelectionRecord(data.X_tgt.shape[0], data.X_tgt.device)
 
     def modules(self):
         return [self.student, self.adapter, self.discriminator]
@@ -301,11 +307,20 @@ class DistillationStage(TrainingStage):
         super().on_epoch_begin(epoch, n_epochs)
         self.teacher_outputs.on_epoch_begin(epoch)
         self.strategy.on_epoch_begin(epoch)
+        if epoch > len(self.record.epochs):  # the previous epoch ended
+            self.record.end_epoch()
+
+    def finish_record(self):
+        """Close the last epoch of :attr:`record` and return it as arrays (see :class:`~skrcd.selection.SelectionRecord`)."""
+        if self.record._sums[2].any():
+            self.record.end_epoch()
+        return self.record.result()
 
     def state_dict(self):
         state = super().state_dict()
         state["strategy"] = self.strategy.state_dict() if hasattr(self.strategy, "state_dict") else {}
         state["teacher_outputs"] = self.teacher_outputs.state_dict()
+        state["record"] = self.record.state_dict()
         return state
 
     def load_state_dict(self, state):
@@ -313,6 +328,8 @@ class DistillationStage(TrainingStage):
         if state.get("strategy") and hasattr(self.strategy, "load_state_dict"):
             self.strategy.load_state_dict(state["strategy"])
         self.teacher_outputs.load_state_dict(state["teacher_outputs"])
+        if state.get("record") is not None:
+            self.record.load_state_dict(state["record"])
 
     def train_step(self, src_idx, tgt_idx, progress):
         x_t = self.data.X_tgt[tgt_idx]
@@ -328,12 +345,15 @@ class DistillationStage(TrainingStage):
             x_s, y_s = self.data.X_src[src_idx], self.data.y_src[src_idx]
         for episode in range(self.n_episodes):
             s_logits, s_feats = self.student(x_t)
-            state = s_feats.detach()
+            s_probs = s_logits.detach().softmax(1)
+            state = self.strategy.make_state(s_feats.detach(), s_probs, mc)
             action = self.strategy.select(state, episode)
+            weight = self.strategy.weights(action)
+            self.record.add(tgt_idx, action, weight, self.strategy.last_advantage)
             if self._needs_source:  # separate forward: each domain batch-normalised on its own
                 src_logits, src_student_feats = self.student(x_s)
             if self.kd_domain == "target":
-                kd = distillation_loss(s_logits, t_logits, action, self.temperature)
+                kd = distillation_loss(s_logits, t_logits, weight, self.temperature)
             else:
                 kd = distillation_loss(src_logits, self.teacher_outputs.src_logits[src_idx], None, self.temperature)
             loss = self.kd_weight * kd
@@ -366,9 +386,11 @@ class DistillationStage(TrainingStage):
             log("loss", loss.detach())
             log("loss_kd", kd.detach())
             log("selected", action.float().mean())
+            if weight is not action:
+                log("kd_weight_mean", weight.float().mean())
             mc_ep = self.teacher_outputs.episode_mc(tgt_idx, mc)
             last = episode == self.n_episodes - 1
-            observed = self.strategy.observe(state, action, s_logits.detach().softmax(1), mc_ep, episode, last)
+            observed = self.strategy.observe(state, action, s_probs, mc_ep, episode, last)
             for k, v in observed.items():
                 log(k, v)
         return logs

@@ -101,5 +101,5 @@ def test_selector_rebuilds_from_its_config():
                         learning_starts=5, target_tau=0.01)
     config = agent.get_config()
     assert config == dict(state_dim=6, hidden=8, sigma0=0.3, gamma=0.8, lr=1e-3, batch_size=4, memory_capacity=50,
-                          learning_starts=5, target_tau=0.01)
+                          learning_starts=5, target_tau=0.01, bias_noise="in")
     DQNSelector(**config).load_state_dict(agent.state_dict())

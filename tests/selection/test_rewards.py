@@ -71,3 +71,47 @@ def test_class_baseline_compares_within_each_teacher_class():
     assert r.shape == (8,)
     with pytest.raises(ValueError, match="baseline"):
         selection_reward(select_all, teacher, teacher, baseline="median")
+
+
+def test_a_class_alone_in_the_batch_is_judged_against_the_batch():
+    # the paper's rule against the mean of one value is never "below": a singleton class was always rewarded
+    # for being skipped. Now it is compared with the batch mean.
+    teacher = torch.tensor([[0.9, 0.1]] * 3 + [[0.1, 0.9]])  # class 1 has one sample
+    kl = torch.tensor([1.0, 2.0, 3.0, 0.5])  # the singleton's KL is the lowest of the batch
+    groups = teacher.argmax(1)
+    r_sel = transferability_reward(torch.ones(4, dtype=torch.long), kl, groups, 2)
+    assert r_sel[3] == 1  # selecting it is right
+    r_skip = transferability_reward(torch.zeros(4, dtype=torch.long), kl, groups, 2)
+    assert r_skip[3] == -1
+
+
+def test_rank_fraction_within_groups_by_hand():
+    from skrcd.selection.rewards import rank_fraction
+
+    x = torch.tensor([5.0, 1.0, 3.0, 10.0, 0.0, 7.0])
+    groups = torch.tensor([0, 0, 0, 1, 1, 2])  # group 2 is a singleton: ranked in the whole batch
+    frac = rank_fraction(x, groups, 3)
+    assert torch.allclose(frac, torch.tensor([5 / 6, 1 / 6, 3 / 6, 3 / 4, 1 / 4, (4 + 0.5) / 6]))
+
+
+@pytest.mark.parametrize("q,expected", [(0.5, [True, True, False, False]), (0.25, [True, False, False, False]),
+                                        (0.9, [True, True, True, True])])
+def test_quantile_threshold_keeps_a_fixed_share(q, expected):
+    from skrcd.selection.rewards import is_low
+
+    kl = torch.tensor([0.1, 0.2, 0.3, 40.0])  # skewed: the mean rule calls 3 of 4 "low"
+    assert is_low(kl, quantile=q).tolist() == expected
+    assert is_low(kl).tolist() == [True, True, True, False]
+
+
+def test_selection_reward_with_a_quantile_per_class():
+    teacher = torch.tensor([[0.9, 0.1]] * 4 + [[0.1, 0.9]] * 4)
+    shift = torch.tensor([0.0, 0.3, 0.05, 0.1] * 2)  # distinct KLs: 0 < 0.05 < 0.1 < 0.3 shift in each class
+    student = torch.stack([teacher[:, 0] - shift * torch.sign(teacher[:, 0] - 0.5),
+                           teacher[:, 1] + shift * torch.sign(teacher[:, 0] - 0.5)], dim=1)
+    r = selection_reward(torch.ones(8, dtype=torch.long), student, teacher, alpha1=0.0, alpha2=1.0,
+                         baseline="class", quantile=0.5)
+    high = kl_divergence(student, teacher)
+    for cls in (range(0, 4), range(4, 8)):  # the lower half of each class is rewarded for being selected
+        order = sorted(cls, key=lambda i: float(high[i]))
+        assert [float(r[i]) for i in order] == [0.5, 0.5, -1.5, -1.5]

@@ -1,12 +1,22 @@
 """The training stages: what one step does."""
 
+import copy
+
 import pytest
 import torch
 
 from skrcd.nn.losses import domain_adversarial_loss
 from skrcd.nn.networks import CNN1D, DomainDiscriminator
 from skrcd.selection import SelectionStrategy
-from skrcd.training import DistillationStage, DomainTensors, TeacherOutputs
+from skrcd.training import (
+    CDANStage,
+    DANNStage,
+    DistillationStage,
+    DomainTensors,
+    RefinementStage,
+    TeacherOutputs,
+    VADAStage,
+)
 
 
 class _Fixed(SelectionStrategy):
@@ -44,3 +54,68 @@ def test_student_stage_makes_discriminator_and_student_adversaries(mode):
         adapter.weight -= 1e-2 * adapter.weight.grad
         assert domain_adversarial_loss(disc, outputs.src_features, adapter(s_feats)).item() > base
         adapter.weight.copy_(w0)
+
+
+# ------------------------------------------------------------------ teacher objectives
+def _toy_data(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return DomainTensors(torch.randn(16, 2, 16, generator=g), torch.tensor([0, 1] * 8),
+                         torch.randn(16, 2, 16, generator=g) + 1.0)
+
+
+def _same_networks(seed=0):
+    torch.manual_seed(seed)
+    net, disc = CNN1D(2, 2, channels=(4, 4, 4), dropout=0.0), DomainDiscriminator(4)
+    return net, disc, copy.deepcopy(net), copy.deepcopy(disc)
+
+
+def test_vada_without_its_target_terms_is_dann():
+    data, idx = _toy_data(), torch.arange(16)
+    net, disc, net2, disc2 = _same_networks()
+    DANNStage(net, disc, data).train_step(idx, idx, 0.5)
+    VADAStage(net2, disc2, data, ent_weight=0.0, vat_weight=0.0).train_step(idx, idx, 0.5)
+    for a, b in zip(net.state_dict().values(), net2.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_vada_adds_exactly_its_weighted_terms():
+    from skrcd.nn import conditional_entropy
+
+    data, idx = _toy_data(), torch.arange(16)
+    net, disc, _, _ = _same_networks()
+    stage = VADAStage(net, disc, data, ent_weight=0.3, vat_weight=0.7)
+    logs = stage.train_step(idx, idx, 0.5)
+    total = logs["loss_cls"] + logs["loss_domain"] + 0.3 * logs["loss_ent"] + 0.7 * logs["loss_vat"]
+    assert torch.isclose(logs["loss"], total, rtol=1e-5)
+    assert float(logs["loss_vat"]) > 0 and float(logs["loss_ent"]) > 0
+    with torch.no_grad():  # the logged entropy is the target batch's, computed before the step
+        assert float(conditional_entropy(net(data.X_tgt)[0])) != float(logs["loss_ent"])
+
+
+def test_refinement_starts_at_its_previous_iterate_and_lowers_target_entropy():
+    from skrcd.nn import conditional_entropy
+
+    data = _toy_data()
+    net, _, _, _ = _same_networks()
+    stage = RefinementStage(net, data, lr=1e-2, vat_weight=0.0)
+    stage.on_epoch_begin(0, 1)
+    net.eval()
+    with torch.no_grad():
+        before = float(conditional_entropy(net(data.X_tgt)[0]))
+    logs = stage.train_step(None, torch.arange(16), 0.0)
+    assert float(logs["loss_prox"]) == pytest.approx(0.0, abs=1e-6)  # the copy is the network itself
+    for _ in range(30):
+        stage.train_step(None, torch.arange(16), 0.0)
+    net.eval()
+    with torch.no_grad():
+        assert float(conditional_entropy(net(data.X_tgt)[0])) < before
+
+
+def test_cdan_trains_a_discriminator_on_features_times_predictions():
+    data, idx = _toy_data(), torch.arange(16)
+    net, _, _, _ = _same_networks()
+    joint = DomainDiscriminator(4 * 2)
+    before = copy.deepcopy(joint.state_dict())
+    logs = CDANStage(net, joint, data).train_step(idx, idx, 0.5)
+    assert set(logs) == {"loss", "loss_cls", "loss_domain", "source_acc"}
+    assert any(not torch.equal(before[k], v) for k, v in joint.state_dict().items())
