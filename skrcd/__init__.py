@@ -2,7 +2,7 @@
 
 from ._version import __version__
 from .baselines import AADClassifier, DANNStudentClassifier, MobileDAClassifier, SourceOnlyClassifier
-from .classifier import RCDKDClassifier, SelectionCollapseWarning
+from .classifier import PAPER_PARAMS, RCDKDClassifier, SelectionCollapseWarning
 from .persistence import load
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "MobileDAClassifier",
     "AADClassifier",
     "SelectionCollapseWarning",
+    "PAPER_PARAMS",
     "load",
     "__version__",
 ]

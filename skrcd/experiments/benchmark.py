@@ -38,13 +38,13 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from ..baselines import AADClassifier, DANNStudentClassifier, MobileDAClassifier, SourceOnlyClassifier
-from ..classifier import RCDKDClassifier
+from ..classifier import PAPER_PARAMS, RCDKDClassifier
 from ..datasets import CWRU_SCENARIOS, PAPER_SCENARIOS, load_cwru, load_scenario, load_uci_har
 from ..datasets._cwru import LOADS
 from ..datasets._uci_har import SUBJECTS
 from ..selection import SelectRandom
 from ._cli import add_param_option, parse_param_options
-from .results import append_runs, read_runs, summarise
+from .results import append_runs, read_runs, summarise, summarise_paired
 
 __all__ = ["METHODS", "TEACHER_METHODS", "DATASET_PARAMS", "SCENARIOS", "main"]
 
@@ -55,13 +55,15 @@ METHODS = {
     "rcdkd_tr": (RCDKDClassifier, {"alpha1": 0.0}),  # transferability reward only
     "kd_all": (RCDKDClassifier, {"selection": "all"}),
     "kd_random": (RCDKDClassifier, {}),  # selection set per run: the rcdkd run's per-epoch rate
+    "kd_conf": (RCDKDClassifier, {"selection": "confident"}),  # the teacher's surest 70 % of each class
+    "rcdkd_paper": (RCDKDClassifier, dict(PAPER_PARAMS)),  # the paper's configuration, with its own teacher
     "source_only": (SourceOnlyClassifier, {}),
     "dann_student": (DANNStudentClassifier, {}),
     "mobileda": (MobileDAClassifier, {}),
     "aad": (AADClassifier, {}),
 }
 #: Methods that distil a teacher: the benchmark fits one per scenario and seed and shares it among them.
-TEACHER_METHODS = ("rcdkd", "rcdkd_unc", "rcdkd_tr", "kd_all", "kd_random", "mobileda", "aad")
+TEACHER_METHODS = ("rcdkd", "rcdkd_unc", "rcdkd_tr", "kd_all", "kd_random", "kd_conf", "mobileda", "aad")
 #: Estimator parameters of each data set, applied before the ``--param`` overrides. CWRU: the paper's
 #: bearing-fault first convolution (kernel 32, stride 6); ``kernel_size``/``stride`` only set the first
 #: convolution of the CNNs (teacher and student), the later ones keep kernel 8, stride 1.
@@ -199,6 +201,9 @@ def _parser():
                         "when the cluster has a single thread); ray needs ray installed")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="dask scheduler (with --backend dask)")
     p.add_argument("--out", default="benchmark_out")
+    p.add_argument("--baselines", default="kd_all,kd_random",
+                   help="methods the others are compared with, pair by pair (same scenario, seed and shared teacher), "
+                        "in results.md and on the terminal; those not in --methods are skipped")
     p.add_argument("--resume", action="store_true",
                    help="keep --out/runs.csv and skip the runs it holds (same dataset, scenario, seed, method)")
     add_param_option(p)
@@ -425,13 +430,23 @@ def _write_results(out, argv, a, rows):
     f1, acc = summarise(rows, "macro_f1"), summarise(rows, "accuracy")
     note = ("mean ± std over seeds; the last column is the mean over scenarios of each seed, then mean ± std "
             "over seeds")
+    present = {r["method"] for r in rows}
+    paired = [(b, summarise_paired(rows, b)) for b in dict.fromkeys(x.strip() for x in a.baselines.split(","))
+              if b in present]
+    paired_md = "".join(
+        f"\n## Paired comparison with {b}\n\nMacro-F1 x 100, method minus {b} on the same scenario and seed (and the "
+        "same shared teacher): mean over the pairs, 95 % bootstrap interval of the mean, two-sided Wilcoxon "
+        f"signed-rank test on the non-tied pairs, and the pairs won / lost / tied.\n\n{table}\n"
+        for b, table in paired)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(f"Command: `{command}`\n\nMachine: {platform.machine()}, {os.cpu_count()} CPUs, "
                 f"{platform.python_implementation()} {platform.python_version()}; joblib backend {a.backend}, "
                 f"{a.n_jobs} job(s), {a.threads} torch thread(s) per run, device {a.device}\n\n"
                 f"## Macro-F1\n\nMacro-F1 x 100 on the target test part, {note}.\n\n{f1}\n\n"
-                f"## Accuracy\n\nAccuracy x 100 on the target test part, {note}.\n\n{acc}\n")
+                f"## Accuracy\n\nAccuracy x 100 on the target test part, {note}.\n\n{acc}\n{paired_md}")
     print("macro-F1\n" + f1 + "\n\naccuracy\n" + acc)
+    for b, table in paired:
+        print(f"\npaired with {b} (macro-F1)\n" + table)
 
 
 def _write_plots(out, rows, history_dir):

@@ -11,7 +11,8 @@ import csv
 import numpy as np
 import pandas as pd
 
-__all__ = ["FIELDS", "read_runs", "append_runs", "aggregate_scores", "summarise"]
+__all__ = ["FIELDS", "read_runs", "append_runs", "aggregate_scores", "summarise", "paired_comparison",
+           "summarise_paired"]
 
 #: Columns of ``runs.csv``.
 FIELDS = ("dataset", "scenario", "seed", "method", "macro_f1", "accuracy", "params", "fit_time_teacher",
@@ -149,4 +150,99 @@ def summarise(rows, metric="macro_f1"):
     for m in methods:
         cells = [f"{stats[m, g][0]:.2f} ± {stats[m, g][1]:.2f}" if (m, g) in stats else "-" for g in groups]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paired_comparison(rows, baseline="kd_all", metric="macro_f1", n_boot=10_000, tie=1e-6, random_state=0):
+    """Each method against ``baseline`` on the same runs: per-pair differences, their mean, CI, test and counts.
+
+    A pair is one (data set, scenario, seed): both methods distilled the same
+    shared teacher with the same seed, so the difference removes the teacher's and
+    the scenario's variance.
+
+    Parameters
+    ----------
+    rows : list of dict or pandas.DataFrame
+        Runs (``runs.csv``); ``dataset`` is optional.
+    baseline : str, default="kd_all"
+    metric : str, default="macro_f1"
+    n_boot : int, default=10000
+        Bootstrap resamples of the pairs for the 95 % percentile interval of the mean.
+    tie : float, default=1e-6
+        Differences within this are ties (excluded from the Wilcoxon test, as
+        its ``zero_method="wilcox"`` does).
+    random_state : int, default=0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method that shares pairs with the baseline: ``method``,
+        ``baseline``, ``n_pairs``, ``mean_diff``, ``ci_low``, ``ci_high``,
+        ``p_wilcoxon`` (two-sided signed-rank test; NaN when every pair ties),
+        ``wins``, ``losses``, ``ties``.
+
+    Examples
+    --------
+    >>> rows = [dict(method=m, scenario=sc, seed=s, macro_f1=80.0 + (2.0 if m == "rl" else 0.0) + s)
+    ...         for m in ("kd_all", "rl") for sc in ("2-11", "9-18") for s in range(5)]
+    >>> out = paired_comparison(rows)
+    >>> out[["method", "n_pairs", "mean_diff", "wins", "losses"]].values.tolist()
+    [['rl', 10, 2.0, 10, 0]]
+    """
+    from scipy.stats import wilcoxon
+
+    df = pd.DataFrame(rows)
+    if "dataset" not in df:
+        df = df.assign(dataset="")
+    df = df.drop_duplicates(["dataset", "scenario", "seed", "method"], keep="last")
+    values = df.pivot(index=["dataset", "scenario", "seed"], columns="method", values=metric).astype(float)
+    if baseline not in values:
+        return pd.DataFrame(columns=["method", "baseline", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_wilcoxon",
+                                     "wins", "losses", "ties"])
+    rng = np.random.default_rng(random_state)
+    out = []
+    for method in dict.fromkeys(df["method"]):
+        if method == baseline:
+            continue
+        d = (values[method] - values[baseline]).dropna().to_numpy()
+        if not len(d):
+            continue
+        boot = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+        nonzero = d[np.abs(d) > tie]
+        p = float(wilcoxon(nonzero).pvalue) if len(nonzero) else float("nan")
+        out.append(dict(method=method, baseline=baseline, n_pairs=len(d), mean_diff=float(d.mean()),
+                        ci_low=float(np.percentile(boot, 2.5)), ci_high=float(np.percentile(boot, 97.5)),
+                        p_wilcoxon=p, wins=int((d > tie).sum()), losses=int((d < -tie).sum()),
+                        ties=int((np.abs(d) <= tie).sum())))
+    return pd.DataFrame(out)
+
+
+def summarise_paired(rows, baseline="kd_all", metric="macro_f1"):
+    """Markdown table of :func:`paired_comparison`.
+
+    Parameters
+    ----------
+    rows : list of dict or pandas.DataFrame
+    baseline : str, default="kd_all"
+    metric : str, default="macro_f1"
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> rows = [dict(method=m, scenario="2-11", seed=s, macro_f1=90.0 + (s if m == "rl" else 0)) for m in ("kd_all", "rl")
+    ...         for s in range(3)]
+    >>> print(summarise_paired(rows).splitlines()[2])
+    | rl | 3 | +1.00 | [+0.00, +2.00] | 0.500 | 2 / 0 / 1 |
+    """
+    table = paired_comparison(rows, baseline, metric)
+    lines = [f"| method | pairs | mean difference vs {baseline} | 95 % bootstrap CI | Wilcoxon p | wins / losses / ties |",
+             "|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        p = "-" if np.isnan(r.p_wilcoxon) else f"{r.p_wilcoxon:.3f}"
+        lines.append(f"| {r.method} | {r.n_pairs} | {r.mean_diff:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] | {p} | "
+                     f"{r.wins} / {r.losses} / {r.ties} |")
     return "\n".join(lines)
