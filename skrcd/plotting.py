@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_history", "plot_confusion_matrix", "plot_per_class_f1", "plot_embedding"]
+__all__ = ["plot_history", "plot_confusion_matrix", "plot_per_class_f1", "plot_embedding", "plot_selection_record"]
 
 #: Panels of :func:`plot_history`: title -> how to find the history keys it draws.
 _PANELS = (
@@ -465,3 +465,80 @@ def plot_embedding(estimator, X_src, X_tgt, *, y_src=None, y_tgt=None, before=No
         texts = [h.get_label() for h in handles]
     axes[-1].legend(handles, texts, fontsize="small", loc="best")
     return _root_figure(axes[0])
+
+
+def plot_selection_record(estimator, *, last_epochs=10, y=None, display_labels=None, ax=None):
+    """What the selection did to each target window of ``fit``, against the teacher's confidence.
+
+    One point per target window: x is the teacher's confidence (the maximum of its
+    mean MC-dropout prediction), y the share of episodes in which the window was
+    selected over the last ``last_epochs`` student epochs (soft selection: its mean
+    distillation weight), coloured by the class the teacher predicts. With ``y``
+    (the target's true labels, for a diagnosis only: ``fit`` never sees them),
+    windows the teacher gets wrong are drawn as crosses, so one sees whether the
+    selector keeps them out.
+
+    Parameters
+    ----------
+    estimator : RCDKDClassifier
+        A fitted estimator with a ``selection_record_``.
+    last_epochs : int, default=10
+        Student epochs averaged.
+    y : array-like of shape (n_target,), optional
+        True labels of the target windows passed to ``fit``, in the same order.
+    display_labels : sequence of str, optional
+        Class names in the order of ``estimator.classes_``.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from skrcd import RCDKDClassifier
+    >>> from skrcd.datasets import make_domain_shift
+    >>> from skrcd.plotting import plot_selection_record
+    >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=40, n_target=40, length=32, random_state=0)
+    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, selector_hidden=16, learning_starts=10,
+    ...                       selector_state="informed", random_state=0).fit(X_src, y_src, X_tgt)
+    >>> fig = plot_selection_record(clf, y=y_tgt)
+    >>> fig.axes[0].get_xlabel()
+    "teacher's confidence (MC-dropout mean, max probability)"
+    >>> plt.close(fig)
+    """
+    record = getattr(estimator, "selection_record_", None)
+    if record is None:
+        raise ValueError("the estimator has no selection_record_: fit it first (a student stage records it)")
+    if not (isinstance(last_epochs, (int, np.integer)) and last_epochs >= 1):
+        raise ValueError(f"last_epochs must be an integer >= 1, got {last_epochs!r}")
+    plt = _pyplot()
+    names = _class_names(estimator, display_labels)
+    soft = not np.allclose(np.nan_to_num(record["weight"]), np.nan_to_num(record["selected"]))
+    share = np.nanmean((record["weight"] if soft else record["selected"])[-last_epochs:], axis=0)
+    conf, cls = record["teacher_confidence"], record["teacher_class"]
+    wrong = np.zeros(len(conf), bool)
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != conf.shape:
+            raise ValueError(f"y has {len(y)} labels but the fit had {len(conf)} target windows")
+        wrong = estimator.classes_[cls] != y
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 4.0), layout="constrained")
+    colors = plt.get_cmap("tab10")
+    for k, name in enumerate(names):
+        for is_wrong, marker in ((False, "o"), (True, "x")):
+            m = (cls == k) & (wrong == is_wrong)
+            if m.any():
+                ax.scatter(conf[m], share[m], s=18, marker=marker, color=colors(k % 10), alpha=0.7,
+                           label=f"{name}{' (teacher wrong)' if is_wrong else ''}")
+    ax.set_xlabel("teacher's confidence (MC-dropout mean, max probability)")
+    ax.set_ylabel(("mean distillation weight" if soft else "share of episodes selected")
+                  + f", last {min(last_epochs, len(record['selected']))} epochs")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title("selection per target window, by the teacher's predicted class")
+    ax.legend(fontsize="x-small", loc="lower left", ncol=2, frameon=False)
+    return _root_figure(ax)

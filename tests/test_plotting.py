@@ -10,7 +10,13 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 
 from skrcd import RCDKDClassifier, SourceOnlyClassifier  # noqa: E402
 from skrcd.datasets import make_domain_shift  # noqa: E402
-from skrcd.plotting import plot_confusion_matrix, plot_embedding, plot_history, plot_per_class_f1  # noqa: E402
+from skrcd.plotting import (  # noqa: E402
+    plot_confusion_matrix,
+    plot_embedding,
+    plot_history,
+    plot_per_class_f1,
+    plot_selection_record,
+)
 
 from conftest import TINY  # noqa: E402
 
@@ -158,6 +164,25 @@ def test_embedding_errors(fitted):
         plot_embedding(clf, X_src, X_tgt, y_src=y_src[:-1])
     with pytest.raises(ValueError, match="max_samples"):
         plot_embedding(clf, X_src, X_tgt, max_samples=1)
+
+
+def test_selection_record_one_point_per_target_window(fitted):
+    clf, so, (_, _, X_tgt, y_tgt) = fitted
+    rec = clf.selection_record_
+    fig = plot_selection_record(clf, y=y_tgt, last_epochs=1)
+    ax = fig.axes[0]
+    offsets = np.concatenate([c.get_offsets() for c in ax.collections])
+    assert len(offsets) == len(X_tgt)
+    wrong = clf.classes_[rec["teacher_class"]] != y_tgt
+    crosses = sum(len(c.get_offsets()) for c, t in zip(ax.collections, ax.get_legend().get_texts())
+                  if "teacher wrong" in t.get_text())
+    assert crosses == wrong.sum()
+    np.testing.assert_allclose(np.sort(offsets[:, 0]), np.sort(rec["teacher_confidence"]), rtol=1e-6)
+    np.testing.assert_allclose(np.sort(offsets[:, 1]), np.sort(rec["selected"][-1]), rtol=1e-6)
+    with pytest.raises(ValueError, match="y has 3 labels"):
+        plot_selection_record(clf, y=y_tgt[:3])
+    with pytest.raises(ValueError, match="last_epochs"):
+        plot_selection_record(clf, last_epochs=0)
 
 
 def test_clear_error_without_matplotlib(fitted, monkeypatch):
