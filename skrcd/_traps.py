@@ -377,6 +377,8 @@ def warn_masked_rows_scored(n_rows, mask_label, max_depth=12):
                     y = frame.f_locals.get(name)
                     if y is not None and _num_samples(y) == n_rows:
                         y = np.asarray(y)
+                        if y.ndim == 2 and y.shape[1] == 1:  # a one-column frame (sktime)
+                            y = y[:, 0]
                         if y.ndim == 1 and (y == mask_label).any():
                             warnings.warn(
                                 f"a scorer is comparing predictions with labels that include rows labelled "
