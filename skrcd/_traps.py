@@ -373,6 +373,8 @@ def warn_masked_rows_scored(n_rows, mask_label, max_depth=12):
             return False
         try:
             if frame.f_globals.get("__name__", "").startswith(_SCORING_FRAMES):
+                if getattr(frame.f_locals.get("metric"), "skips_masked_rows", False):  # skrcd.metrics.masked_metric
+                    return False
                 for name in _LABEL_LOCALS:
                     y = frame.f_locals.get(name)
                     if y is not None and _num_samples(y) == n_rows:

@@ -254,4 +254,5 @@ def masked_metric(metric, mask_label=DEFAULT_MASK_LABEL, **metric_kwargs):
     base = getattr(metric, "__name__", "metric")
     scored.__name__ = scored.__qualname__ = f"masked_{base}"
     scored.__doc__ = f"{base} over the rows whose true label is not {mask_label!r}."
+    scored.skips_masked_rows = True
     return scored

@@ -88,8 +88,10 @@ def test_sktime_adapter_score_and_evaluation_skip_masked_rows(stacked):
     cv = KFold(2, shuffle=True, random_state=0)
     with pytest.warns(MaskedRowsScoredWarning, match="masked_metric"):
         stock = evaluate(RCDKDSktimeClassifier(RCDKDClassifier(**TINY)), cv=cv, X=X, y=y, scoring=accuracy_score)
-    results = evaluate(RCDKDSktimeClassifier(RCDKDClassifier(**TINY)), cv=cv, X=X, y=y,
-                       scoring=masked_metric(accuracy_score), return_data=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskedRowsScoredWarning)
+        results = evaluate(RCDKDSktimeClassifier(RCDKDClassifier(**TINY)), cv=cv, X=X, y=y,
+                           scoring=masked_metric(accuracy_score), return_data=True)
     for (_, row), low in zip(results.iterrows(), stock["test_accuracy_score"]):
         y_test, y_pred = np.asarray(row["y_test"]).ravel(), np.asarray(row["y_pred"]).ravel()
         keep = y_test != -1

@@ -20,6 +20,7 @@ from skorch.callbacks import (
     LRScheduler,
     PrintLog,
     ProgressBar,
+    TrainEndCheckpoint,
 )
 from torch.optim.lr_scheduler import StepLR
 
@@ -186,6 +187,9 @@ def test_checkpoint_and_load_init_state_per_stage(data, tmp_path):
     for k, v in saved.items():
         assert torch.equal(at_start.state[k], v), k
     assert [r["epoch"] for r in _rows(second, "teacher")] == list(range(1, best + 4))  # loaded rows, then 2 more
+    end = TrainEndCheckpoint(dirname=str(tmp_path / "end"))
+    RCDKDClassifier(**dict(KW, student_epochs=1), student_callbacks=[end]).fit(X_src, y_src, X_tgt)
+    assert (tmp_path / "end" / "train_end_params.pt").exists()
 
 
 def test_checkpoint_load_best_restores_the_student(data, tmp_path):
