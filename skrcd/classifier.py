@@ -519,7 +519,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     # -------------------------------------------------------------------- fit
     @property
     def history(self):
-        """Alias of ``history_`` for skorch callbacks."""
+        """Alias of ``history_`` (skorch's name). Callbacks get each stage's own rows as ``net.history``."""
         return self.history_
 
     def fit(self, X, y, X_tgt=None, *args, sample_domain=None, sample_weight=None, resume=False):
