@@ -1,11 +1,20 @@
-"""``skrcd`` command line: ``skrcd demo``, ``skrcd benchmark``, ``skrcd benchmark speed``, ``skrcd benchmark deploy``."""
+"""``skrcd`` command line: ``skrcd demo``, ``skrcd benchmark``, ``skrcd benchmark speed``, ``skrcd benchmark deploy``.
+
+One argparse parser with sub-parsers: each command's options come from its module
+(``build_parser``) and the command runs through the module's ``run``, which checks
+the options (argparse errors, exit status 2) before any file is created. The
+modules also run on their own (``python -m skrcd.experiments.benchmark``).
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
-#: Command words -> (module whose ``main(argv)`` runs it, one-line description).
+from ._version import __version__
+
+#: Command words -> (module with ``build_parser(parser)`` and ``run(args, parser, argv)``, one-line description).
 COMMANDS = {
     ("demo",): ("skrcd.experiments.demo", "RCD-KD on the bundled UCI-HAR scenario 2 -> 11"),
     ("benchmark",): ("skrcd.experiments.benchmark",
@@ -16,8 +25,40 @@ COMMANDS = {
 }
 
 
+def build_parser():
+    """The ``skrcd`` parser: ``--version``, and a sub-parser per command of :data:`COMMANDS`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> p = build_parser()
+    >>> p.parse_args(["benchmark", "speed", "--epochs", "3"]).epochs
+    3
+    """
+    listing = "\n".join(f"  skrcd {' '.join(words):<18} {text}" for words, (_, text) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="skrcd", description="Reinforced Cross-Domain Knowledge Distillation (RCD-KD): demo and benchmarks.",
+        epilog=f"every command:\n{listing}\n\n'skrcd COMMAND --help' lists a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"skrcd {__version__}",
+                        help="print the version and exit")
+    groups = {(): parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")}
+    for words, (module_name, text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = groups[words[:-1]].add_parser(words[-1], help=text, description=text)
+        module.build_parser(sub)
+        sub.set_defaults(_run=module.run, _parser=sub, _words=words)
+        if any(other[: len(words)] == words and len(other) > len(words) for other in COMMANDS):
+            groups[words] = sub.add_subparsers(dest="_".join(words) + "_command", metavar="[SUBCOMMAND]",
+                                               title=f"{' '.join(words)} sub-commands")
+    return parser
+
+
 def main(argv=None):
-    """Dispatch ``skrcd <command> [options]`` (see :data:`COMMANDS`).
+    """Run ``skrcd <command> [options]`` (see :data:`COMMANDS`; ``skrcd --help``).
 
     Parameters
     ----------
@@ -27,27 +68,23 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0, or 2 for an unknown command.
+        Exit status 0 (argparse exits with status 2 on a bad command or option).
 
     Examples
     --------
-    >>> main(["--help"])
-    usage: skrcd {demo,benchmark,benchmark speed,benchmark deploy} [options]
-      demo              RCD-KD on the bundled UCI-HAR scenario 2 -> 11
-      benchmark         methods x scenarios x seeds under the paper protocol (CSV, tables, plots)
-      benchmark speed   seconds per epoch, predict throughput, peak memory
-      benchmark deploy  exported teacher and student (float32, int8) in ONNX Runtime: size, latency, F1
-    0
+    >>> main(["--version"])
+    Traceback (most recent call last):
+    SystemExit: 0
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    words = max((c for c in COMMANDS if tuple(argv[: len(c)]) == c), key=len, default=None)
-    if words is None:
-        names = [" ".join(c) for c in COMMANDS]
-        print("usage: skrcd {%s} [options]" % ",".join(names))
-        for name, (_, text) in zip(names, COMMANDS.values()):
-            print(f"  {name:<16}  {text}")
-        return 0 if (not argv or argv[0] in ("-h", "--help")) else 2
-    importlib.import_module(COMMANDS[words][0]).main(argv[len(words):])
+    parser = build_parser()
+    if not argv:
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
+    words = args._words
+    options = argv[argv.index(words[-1]) + 1:] if words[-1] in argv else []
+    args._run(args, args._parser, options)
     return 0
 
 

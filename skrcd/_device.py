@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 import warnings
 
 import torch
@@ -65,9 +66,52 @@ def resolve_device(device, fallback_to_cpu=False, what="device"):
     return device
 
 
+class _ThreadRequests:
+    """The blocks of :func:`torch_threads` now open in this process, and what to restore after the last one.
+
+    torch's intra-op thread count is one setting for the whole process, while
+    ``torch_threads`` blocks can be open in several threads at once (a grid search
+    on joblib's threading backend). torch keeps the value per thread and hands the
+    last one set to each thread that starts using torch, so restoring "the value
+    seen on entry" in each block lets blocks that overlap in time leave the process
+    at a block's setting after that block has ended. So the blocks are counted: the first to enter saves the
+    setting, each exit applies the request of the newest block still open, and the
+    last exit restores the saved setting.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.open = []  # [token, n] of every open block, oldest first
+        self.saved = None
+
+    def enter(self, n):
+        token = object()
+        with self.lock:
+            if not self.open:
+                self.saved = torch.get_num_threads()
+            self.open.append((token, n))
+            torch.set_num_threads(n)
+        return token
+
+    def exit(self, token):
+        with self.lock:
+            self.open = [item for item in self.open if item[0] is not token]
+            # set even when this thread already runs with n: the value is also what threads that start
+            # using torch later inherit, which another block may have changed
+            torch.set_num_threads(self.open[-1][1] if self.open else self.saved)
+            if not self.open:
+                self.saved = None
+
+
+_REQUESTS = _ThreadRequests()
+
+
 @contextlib.contextmanager
 def torch_threads(n):
     """Set torch's intra-op thread count for a block, then restore it (``None``: leave it).
+
+    Safe when blocks overlap in several threads (joblib's threading backend): the
+    setting from before the first open block is restored when the last one ends.
 
     Parameters
     ----------
@@ -86,12 +130,11 @@ def torch_threads(n):
     if n is None:
         yield
         return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
+    token = _REQUESTS.enter(int(n))
     try:
         yield
     finally:
-        torch.set_num_threads(old)
+        _REQUESTS.exit(token)
 
 
 def cpu_pickle_state(state):

@@ -217,6 +217,36 @@ class SequenceOf(Constraint):
         return f"a tuple of {plural}"
 
 
+class Callbacks(Constraint):
+    """A list of skorch callbacks as skorch's ``callbacks`` takes them: instances, classes or ``(name, callback)``.
+
+    Examples
+    --------
+    >>> from skorch.callbacks import EarlyStopping, PrintLog
+    >>> cbs = Callbacks()
+    >>> cbs.is_satisfied_by([EarlyStopping(), PrintLog, ("stop", EarlyStopping())]), cbs.is_satisfied_by([object()])
+    (True, False)
+    """
+
+    _METHODS = ("on_train_begin", "on_epoch_end", "on_train_end")
+
+    def _is_callback(self, item):
+        return all(callable(getattr(item, m, None)) for m in self._METHODS)
+
+    def is_satisfied_by(self, value):
+        if not isinstance(value, (tuple, list)):
+            return False
+        for item in value:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                item = item[1]
+            if not self._is_callback(item):
+                return False
+        return True
+
+    def __str__(self):
+        return "a list of skorch callbacks (instances, classes or (name, callback) tuples)"
+
+
 class Device(Constraint):
     """A device that torch can name: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ... or a ``torch.device``.
 

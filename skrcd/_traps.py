@@ -1,4 +1,6 @@
-"""Detect, from the calling frames, the two ways scikit-learn alters an ``X_tgt`` fit parameter.
+"""Traps a scikit-learn user walks into with skrcd, detected where they can be, and the warnings that name them.
+
+From the calling frames, the two ways scikit-learn alters an ``X_tgt`` fit parameter:
 
 1. Cross-validation (``cross_validate``, ``GridSearchCV``, ...) slices every fit
    parameter whose length equals ``len(X)`` to the training fold
@@ -11,14 +13,33 @@ The estimator cannot see either from its arguments, so :func:`x_tgt_traps` walks
 the call stack (a few dozen frames, only when ``X_tgt`` is given) and names the
 trap. Both are harmless in the stacked form (target rows in ``X`` labelled
 ``mask_label``), which every splitter and every pipeline step treats as rows.
+
+Also from the calling frames: a stock scikit-learn or sktime scorer about to compare
+predictions with labels that include masked rows (:func:`warn_masked_rows_scored`).
+And from the data alone: a panel that looks channels-last
+(:func:`warn_channels_last`), and a ``mask_label`` whose type cannot match the
+labels (:func:`warn_mask_label_type`).
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Mapping
 
-__all__ = ["XTgtTrapWarning", "x_tgt_traps", "warn_x_tgt_traps"]
+import numpy as np
+
+__all__ = [
+    "XTgtTrapWarning",
+    "ChannelsLastWarning",
+    "MaskLabelWarning",
+    "MaskedRowsScoredWarning",
+    "x_tgt_traps",
+    "warn_x_tgt_traps",
+    "warn_channels_last",
+    "warn_mask_label_type",
+    "warn_masked_rows_scored",
+]
 
 
 class XTgtTrapWarning(UserWarning):
@@ -28,6 +49,32 @@ class XTgtTrapWarning(UserWarning):
     training fold, and a :class:`~sklearn.pipeline.Pipeline` never transforms fit
     parameters. The stacked form (target rows in ``X`` labelled ``mask_label``)
     avoids both. Also importable from :mod:`skrcd.domains`.
+    """
+
+
+class ChannelsLastWarning(UserWarning):
+    """``fit`` got a panel with far more channels than time steps: probably ``(n, length, channels)``.
+
+    skrcd reads 3D input as ``(n_samples, channels, length)``. Transpose a
+    channels-last array with ``X.transpose(0, 2, 1)``; filter this warning where
+    such a shape is meant. Also importable from :mod:`skrcd.domains`.
+    """
+
+
+class MaskLabelWarning(UserWarning):
+    """``mask_label`` cannot equal any label (a number with string labels, or a string with numbers).
+
+    No row is then read as unlabelled target, and ``score`` skips none. Also
+    importable from :mod:`skrcd.domains`.
+    """
+
+
+class MaskedRowsScoredWarning(UserWarning):
+    """A stock scikit-learn or sktime scorer is scoring rows labelled ``mask_label`` as if it were a class.
+
+    Use :func:`skrcd.metrics.make_masked_scorer` (scikit-learn) or
+    :func:`skrcd.metrics.masked_metric` (sktime). Also importable from
+    :mod:`skrcd.domains`.
     """
 
 _MESSAGES = {
@@ -60,7 +107,59 @@ def _is_cv_fit(frame):
             and frame.f_code.co_name == "_fit_and_score")
 
 
-def x_tgt_traps(n_x, n_tgt, max_depth=40):
+def _num_samples(obj):
+    try:
+        return len(obj)
+    except TypeError:
+        shape = getattr(obj, "shape", None)
+        return shape[0] if shape else None
+
+
+def _values_under(frame, suffix, depth=3, limit=8):
+    """Values stored under string keys ending with ``suffix`` in the mappings a frame's locals reach."""
+    found = []
+
+    def visit(obj, d):
+        if len(found) >= limit:
+            return
+        for key, value in list(obj.items())[:64]:
+            if isinstance(key, str) and key.endswith(suffix):
+                found.append(value)
+            elif d > 0 and isinstance(value, Mapping):
+                visit(value, d - 1)
+
+    for value in list(frame.f_locals.values()):
+        if isinstance(value, Mapping):
+            visit(value, depth - 1)
+    return found
+
+
+def _was_sliced(cv_frame, X_tgt, n_tgt, max_depth=12):
+    """Whether the ``X_tgt`` that reached ``fit`` is a fold's slice of the one given to the cross-validation.
+
+    scikit-learn slices a fit parameter iff it is as long as the whole ``X`` (a
+    local of ``_fit_and_score``). The parameter as passed in is found in a frame
+    above (the caller's ``params``, or the call arguments a joblib worker holds): if
+    it is the very object ``fit`` got, nothing was sliced. When it cannot be found,
+    ``X_tgt`` being as long as the fold's ``X`` is taken as the sign.
+    """
+    n_full = _num_samples(cv_frame.f_locals.get("X"))
+    if n_full is not None and n_tgt == n_full:
+        return False  # a sliced parameter is shorter than the whole X
+    frame = cv_frame.f_back
+    for _ in range(max_depth):
+        if frame is None:
+            break
+        originals = _values_under(frame, "X_tgt")
+        if originals and X_tgt is not None:
+            if any(o is X_tgt for o in originals):
+                return False
+            return any(_num_samples(o) == n_full for o in originals)
+        frame = frame.f_back
+    return True
+
+
+def x_tgt_traps(n_x, n_tgt, max_depth=40, X_tgt=None):
     """Name the scikit-learn traps the current ``fit(X, y, X_tgt)`` call is in.
 
     Parameters
@@ -69,13 +168,16 @@ def x_tgt_traps(n_x, n_tgt, max_depth=40):
         Rows of ``X`` and ``X_tgt`` as ``fit`` received them.
     max_depth : int, default=40
         Frames to inspect above the caller.
+    X_tgt : object, optional
+        The ``X_tgt`` object ``fit`` received: with it, a target that merely has
+        as many rows as the training fold is told apart from a sliced one.
 
     Returns
     -------
     list of str
         ``"pipeline"`` when a :class:`~sklearn.pipeline.Pipeline` with transforming
         steps called ``fit``; ``"sliced"`` when a scikit-learn cross-validation
-        called it and ``X_tgt`` is as long as ``X`` (it was sliced to the fold).
+        called it and sliced ``X_tgt`` to the training fold.
 
     Examples
     --------
@@ -93,7 +195,7 @@ def x_tgt_traps(n_x, n_tgt, max_depth=40):
         try:
             if "pipeline" not in found and _is_pipeline_fit(frame):
                 found.append("pipeline")
-            if "sliced" not in found and n_x == n_tgt and _is_cv_fit(frame):
+            if "sliced" not in found and n_x == n_tgt and _is_cv_fit(frame) and _was_sliced(frame, X_tgt, n_tgt):
                 found.append("sliced")
         except Exception:  # noqa: BLE001 - introspection must never break fit
             pass
@@ -101,7 +203,7 @@ def x_tgt_traps(n_x, n_tgt, max_depth=40):
     return found
 
 
-def warn_x_tgt_traps(estimator, n_x, n_tgt):
+def warn_x_tgt_traps(estimator, n_x, n_tgt, X_tgt=None):
     """Warn with :class:`XTgtTrapWarning` for each trap :func:`x_tgt_traps` finds.
 
     Parameters
@@ -110,6 +212,8 @@ def warn_x_tgt_traps(estimator, n_x, n_tgt):
         The estimator being fitted (named in the message; its ``mask_label`` is quoted).
     n_x, n_tgt : int
         Rows of ``X`` and ``X_tgt``.
+    X_tgt : object, optional
+        The ``X_tgt`` object ``fit`` received (see :func:`x_tgt_traps`).
 
     Returns
     -------
@@ -122,8 +226,173 @@ def warn_x_tgt_traps(estimator, n_x, n_tgt):
     >>> warn_x_tgt_traps(RCDKDClassifier(), 10, 12)
     []
     """
-    traps = x_tgt_traps(n_x, n_tgt)
+    traps = x_tgt_traps(n_x, n_tgt, X_tgt=X_tgt)
     for trap in traps:
         msg = _MESSAGES[trap].format(cls=type(estimator).__name__, mask=getattr(estimator, "mask_label", -1))
         warnings.warn(msg, XTgtTrapWarning, stacklevel=3)
     return traps
+
+
+#: Time steps per channel below which a panel is read as probably channels-last.
+CHANNELS_LAST_RATIO = 4
+
+
+def warn_channels_last(n_channels, n_timepoints):
+    """Warn with :class:`ChannelsLastWarning` when a panel has at least 4x more channels than time steps.
+
+    Parameters
+    ----------
+    n_channels, n_timepoints : int
+        ``X.shape[1]`` and ``X.shape[2]`` of a 3D panel.
+
+    Returns
+    -------
+    bool
+        Whether it warned.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_channels_last(128, 9), warn_channels_last(9, 128)
+    (True, False)
+    >>> str(caught[0].message)[:54]
+    'X has 128 channels of 9 time steps each: is it (n, len'
+    """
+    if n_channels < CHANNELS_LAST_RATIO * n_timepoints:
+        return False
+    warnings.warn(
+        f"X has {n_channels} channels of {n_timepoints} time steps each: is it (n, length, channels)? skrcd reads "
+        f"3D input as (n_samples, channels, length); transpose with X.transpose(0, 2, 1). Filter "
+        "skrcd.domains.ChannelsLastWarning if this shape is meant.",
+        ChannelsLastWarning,
+        stacklevel=3,
+    )
+    return True
+
+
+def _kinds(y, mask_label):
+    """(labels are strings, mask_label is a string), or None when either cannot be told."""
+    y = np.asarray(y)
+    if y.size == 0 or mask_label is None:
+        return None
+    if y.dtype.kind in "iufb":
+        labels_are_str = False
+    elif y.dtype.kind in "US":
+        labels_are_str = True
+    elif y.dtype.kind == "O":
+        kinds = {isinstance(v, str) for v in y.ravel()[:1000]}
+        if len(kinds) != 1:
+            return None
+        labels_are_str = kinds.pop()
+    else:
+        return None
+    return labels_are_str, isinstance(mask_label, str)
+
+
+def warn_mask_label_type(y, mask_label, what="fit"):
+    """Warn with :class:`MaskLabelWarning` when ``mask_label`` cannot equal any label of ``y``.
+
+    Parameters
+    ----------
+    y : array-like
+        The labels.
+    mask_label : int, float, str or None
+    what : str, default="fit"
+        What the message says is affected.
+
+    Returns
+    -------
+    bool
+        Whether it warned.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_mask_label_type(["walk", "run"], -1), warn_mask_label_type(["walk", "?"], "?")
+    (True, False)
+    """
+    kinds = _kinds(y, mask_label)
+    if kinds is None or kinds[0] == kinds[1]:
+        return False
+    labels = "strings" if kinds[0] else "numbers"
+    hint = "a string such as mask_label='?'" if kinds[0] else "a number such as mask_label=-1"
+    warnings.warn(
+        f"mask_label={mask_label!r} cannot equal any label of y (the labels are {labels}): no row is read as "
+        f"unlabelled target in {what}. Mark the unlabelled rows with {hint} and pass it, or pass "
+        "mask_label=None when no row is unlabelled.",
+        MaskLabelWarning,
+        stacklevel=3,
+    )
+    return True
+
+
+_SCORING_FRAMES = ("sklearn.metrics", "sktime.")
+_LABEL_LOCALS = ("y_true", "y_test")
+
+
+def warn_masked_rows_scored(n_rows, mask_label, max_depth=12):
+    """Warn with :class:`MaskedRowsScoredWarning` when a stock scorer is about to score masked rows.
+
+    Called by ``predict``/``predict_proba``: a scikit-learn scorer (module
+    ``sklearn.metrics``) or sktime's evaluation asks for predictions of ``n_rows``
+    rows while holding their labels as ``y_true``/``y_test``; if some are
+    ``mask_label``, they will be counted as a class. Scorers made with
+    :mod:`skrcd.metrics` drop those rows first and never trigger it.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows being predicted.
+    mask_label : int, float, str or None
+        None: nothing is masked, nothing to check.
+    max_depth : int, default=12
+        Frames to inspect above the caller.
+
+    Returns
+    -------
+    bool
+        Whether it warned.
+
+    Examples
+    --------
+    >>> warn_masked_rows_scored(10, -1)  # not called by a scorer
+    False
+    """
+    if mask_label is None:
+        return False
+    try:
+        frame = sys._getframe(1)
+    except ValueError:  # pragma: no cover - no caller frame
+        return False
+    for _ in range(max_depth):
+        if frame is None:
+            return False
+        try:
+            if frame.f_globals.get("__name__", "").startswith(_SCORING_FRAMES):
+                if getattr(frame.f_locals.get("metric"), "skips_masked_rows", False):  # skrcd.metrics.masked_metric
+                    return False
+                for name in _LABEL_LOCALS:
+                    y = frame.f_locals.get(name)
+                    if y is not None and _num_samples(y) == n_rows:
+                        y = np.asarray(y)
+                        if y.ndim == 2 and y.shape[1] == 1:  # a one-column frame (sktime)
+                            y = y[:, 0]
+                        if y.ndim == 1 and (y == mask_label).any():
+                            warnings.warn(
+                                f"a scorer is comparing predictions with labels that include rows labelled "
+                                f"mask_label={mask_label!r} (unlabelled target rows): they count as a class "
+                                "and lower the score. Score with skrcd.metrics.make_masked_scorer(...) "
+                                "(scikit-learn) or skrcd.metrics.masked_metric(...) (sktime), or the "
+                                "estimator's own score, which drop these rows.",
+                                MaskedRowsScoredWarning,
+                                stacklevel=3,
+                            )
+                            return True
+        except Exception:  # noqa: BLE001 - introspection must never break predict
+            pass
+        frame = frame.f_back
+    return False

@@ -22,7 +22,8 @@ class _NoTeacher:
 
     def fit_teacher(self, ctx):
         self.teacher_ = None
-        self.discriminator_ = None
+        if not ctx.warm_start:  # a DANN student's discriminator belongs to its student stage: keep it
+            self.discriminator_ = None
 
 
 class SourceOnlyClassifier(_NoTeacher, RCDKDClassifier):
@@ -44,7 +45,9 @@ class SourceOnlyClassifier(_NoTeacher, RCDKDClassifier):
     """
 
     def fit_student(self, ctx):
-        self.student_ = self.initialize_student(ctx.n_channels, ctx.n_classes).to(ctx.device)
+        student = self.fitted_network(ctx, "student_")
+        self.student_ = student if student is not None else \
+            self.initialize_student(ctx.n_channels, ctx.n_classes).to(ctx.device)
         self.adapter_ = None
         stage = SourceOnlyStage(self.student_, ctx.data, self.student_lr, self.betas, self.weight_decay,
                                 name="source_only")
@@ -67,9 +70,13 @@ class DANNStudentClassifier(_NoTeacher, RCDKDClassifier):
     """
 
     def fit_student(self, ctx):
-        self.student_ = self.initialize_student(ctx.n_channels, ctx.n_classes).to(ctx.device)
+        student = self.fitted_network(ctx, "student_")
+        self.student_ = student if student is not None else \
+            self.initialize_student(ctx.n_channels, ctx.n_classes).to(ctx.device)
         self.adapter_ = None
-        disc = DomainDiscriminator(feature_size(self.student_, ctx.n_channels, self.n_timepoints_)).to(ctx.device)
+        disc = self.fitted_network(ctx, "discriminator_")
+        if disc is None:
+            disc = DomainDiscriminator(feature_size(self.student_, ctx.n_channels, self.n_timepoints_)).to(ctx.device)
         self.discriminator_ = disc
         stage = DANNStage(self.student_, disc, ctx.data, self.teacher_lr, self.betas, self.weight_decay,
                           self.teacher_domain_weight, name="dann_student")

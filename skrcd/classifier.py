@@ -12,13 +12,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, check_random_state
+from skorch.dataset import ValidSplit
 from skorch.history import History
 
 from ._device import resolve_device, torch_threads
 from ._param_validation import (
+    Callbacks,
     Device,
-    HasMethods,
     InstanceOf,
     Interval,
     InvalidParameterError,
@@ -26,7 +28,7 @@ from ._param_validation import (
     SequenceOf,
     validate_params,
 )
-from ._traps import warn_x_tgt_traps
+from ._traps import warn_channels_last, warn_mask_label_type, warn_masked_rows_scored, warn_x_tgt_traps
 from ._warnings import user_stacklevel
 from .data import (
     channel_stats,
@@ -229,8 +231,36 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     predict_batch_size : int, default=4096
         Windows per forward pass in ``predict``/``predict_proba``.
     callbacks : list of skorch callbacks or None, default=None
-        Extra callbacks; each gets ``on_train_begin``/``on_epoch_end``/
-        ``on_train_end`` per stage with the estimator as ``net``.
+        Callbacks of every training stage (instances, classes or ``(name,
+        callback)`` tuples, as skorch's ``callbacks``). Each stage is one skorch fit
+        of a :class:`skrcd.training.StageNet` that the callbacks get as ``net``:
+        ``net.module_`` is the stage's network (teacher, student), ``net.history``
+        the stage's rows, and a ``KeyboardInterrupt`` raised by a callback
+        (``EarlyStopping``) ends that stage, not the fit. A callback given here is
+        initialised again at the start of each stage. See ``docs/ecosystem.md``.
+    teacher_callbacks, student_callbacks : list of skorch callbacks or None, default=None
+        Callbacks of the teacher stage only, and of the student stage only (a
+        baseline's single stage is its student stage); run after ``callbacks``.
+    train_split : float, skorch.dataset.ValidSplit or None, default=None
+        Hold out part of the labelled source for validation: a fraction in (0, 1)
+        (a stratified split drawn from ``random_state``) or a skorch ``ValidSplit``.
+        Each epoch of each stage then records ``valid_loss`` (cross-entropy),
+        ``valid_acc`` and ``valid_f1`` (macro) of the stage's network on these rows
+        (source labels only: no target label is read), and the rows are not
+        trained on. None (default, the paper's data use): every source row trains.
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the source cross-entropy terms (the teacher's
+        DANN loss, the baselines' source losses), as in scikit-learn: ``"balanced"``
+        weights inversely to the class frequencies of the source, a dict maps a
+        label to its weight (others weigh 1). The distillation losses on the
+        target are unweighted.
+    warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues training its
+        networks instead of building new ones: ``teacher_epochs`` more epochs of the
+        teacher (0: keep it as is) and ``student_epochs`` more of the student,
+        adapter and selector. Optimisers and the adversarial schedules start
+        afresh; ``history_`` keeps the earlier rows (epochs keep counting per
+        stage); the classes and channels must be the fitted ones.
     checkpoint_dir : str, path-like or None, default=None
         Directory of training checkpoints (created if missing; one directory per
         fit, not shared between concurrent fits): ``checkpoint.skrcd`` is
@@ -241,7 +271,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     random_state : int, RandomState or None, default=None
         Seed of weights, shuffles, dropout and selector noise.
     verbose : int, default=0
-        ``> 0`` shows a progress bar over each stage's epochs.
+        ``1`` shows a progress bar over each stage's epochs; ``>= 2`` prints
+        skorch's ``PrintLog`` table of each epoch instead. Also the ``verbose`` of
+        the nets the callbacks get (skorch callbacks print only when it is > 0).
 
     Attributes
     ----------
@@ -266,8 +298,13 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     n_timepoints_ : int
         Series length seen in ``fit``.
     history_ : skorch.history.History
-        One row per epoch of each stage (``stage``, ``epoch``, losses, ``selected``,
-        ``reward``, ``dqn_loss``, ``dur``).
+        One row per epoch of each stage: ``stage``, ``epoch`` (counted per stage),
+        skorch's ``train_loss``, ``dur`` and ``batches`` (per step ``train_loss``,
+        ``train_batch_size``), the stage's own means (``loss``, ``loss_cls``,
+        ``loss_kd``, ``selected``, ``reward``, ``dqn_loss``, ...), with
+        ``train_split`` ``valid_loss``/``valid_acc``/``valid_f1``, and what callbacks
+        record (``event_lr``, ``target_entropy``, ...). No column reads a target
+        label.
     fit_time_ : dict
         Seconds spent in each stage (``teacher``, ``student``) and in total.
     n_parameters_ : dict
@@ -379,7 +416,12 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "device": [Device()],
         "n_threads": [None, _POSITIVE_INT],
         "predict_batch_size": [_POSITIVE_INT],
-        "callbacks": [None, SequenceOf(HasMethods("on_train_begin", "on_epoch_end", "on_train_end"))],
+        "callbacks": [None, Callbacks()],
+        "teacher_callbacks": [None, Callbacks()],
+        "student_callbacks": [None, Callbacks()],
+        "train_split": [None, Interval(Real, 0, 1, closed="neither"), InstanceOf(ValidSplit, "a skorch ValidSplit")],
+        "class_weight": [None, Options("balanced"), InstanceOf(dict, "a dict {label: weight}")],
+        "warm_start": [Options(True, False)],
         "checkpoint_dir": [None, InstanceOf((str, os.PathLike), "a str or path-like")],
         "checkpoint_every": [_POSITIVE_INT],
         "random_state": [None, Interval(Integral, 0, 2**32 - 1), InstanceOf(np.random.RandomState, "a RandomState")],
@@ -443,6 +485,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         n_threads=1,
         predict_batch_size=4096,
         callbacks=None,
+        teacher_callbacks=None,
+        student_callbacks=None,
+        train_split=None,
+        class_weight=None,
+        warm_start=False,
         checkpoint_dir=None,
         checkpoint_every=5,
         random_state=None,
@@ -497,6 +544,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.n_threads = n_threads
         self.predict_batch_size = predict_batch_size
         self.callbacks = callbacks
+        self.teacher_callbacks = teacher_callbacks
+        self.student_callbacks = student_callbacks
+        self.train_split = train_split
+        self.class_weight = class_weight
+        self.warm_start = warm_start
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.random_state = random_state
@@ -511,7 +563,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         if names is not None:
             return
         teacher_module = isinstance(self.teacher, torch.nn.Module)
-        if self.teacher_epochs == 0 and not teacher_module:
+        keeps_fitted_teacher = self.warm_start and getattr(self, "teacher_", None) is not None
+        if self.teacher_epochs == 0 and not teacher_module and not keeps_fitted_teacher:
             raise InvalidParameterError("teacher_epochs=0 skips teacher training: pass a trained teacher module")
         if self.teacher == "cnn" and self.teacher_channels is not None and len(self.teacher_channels) != 3:
             raise InvalidParameterError(
@@ -553,16 +606,18 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     # -------------------------------------------------------------------- fit
     @property
     def history(self):
-        """Alias of ``history_`` for skorch callbacks."""
+        """Alias of ``history_`` (skorch's name). Callbacks get each stage's own rows as ``net.history``."""
         return self.history_
 
-    def fit(self, X, y, X_tgt=None, sample_domain=None, resume=False):
+    def fit(self, X, y, X_tgt=None, *args, sample_domain=None, sample_weight=None, resume=False):
         """Train the teacher (DANN), then distil it into the student on the target.
 
-        Ctrl-C stops training at the end of the current step: the estimator keeps
-        the last completed epoch of the running stage, ``interrupted_`` says
-        where, and a :class:`~skrcd.training.FitInterruptedWarning` is issued; a
-        second Ctrl-C raises :class:`KeyboardInterrupt` at once.
+        Each stage runs skrcd's training loop on skorch's callback protocol (see
+        ``callbacks``). Ctrl-C stops training at the end of the current step: the
+        estimator keeps the last completed epoch of the running stage,
+        ``interrupted_`` says where, and a
+        :class:`~skrcd.training.FitInterruptedWarning` is issued; a second Ctrl-C
+        raises :class:`KeyboardInterrupt` at once.
 
         Parameters
         ----------
@@ -575,7 +630,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         X_tgt : panel, optional
             Unlabelled target panel.
         sample_domain : array-like of int, optional
-            Per row of ``X``: >= 0 source, < 0 target (skada's convention).
+            Keyword only. Per row of ``X``: >= 0 source, < 0 target (skada's convention).
+        sample_weight : array-like of shape (n_samples,), optional
+            Keyword only. Non-negative weight of each row of ``X`` in the source
+            cross-entropy terms (multiplied by ``class_weight``); entries of target
+            rows of a stacked ``X`` are not used.
         resume : bool, default=False
             Continue from the checkpoint in ``checkpoint_dir`` (written by an
             earlier, interrupted or crashed, fit with the same parameters and
@@ -590,30 +649,67 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
 
         Raises
         ------
+        TypeError
+            A fourth positional argument (``fit(X_src, y_src, X_tgt, y_tgt)``): the
+            target's labels are never used to train.
         ValueError
             Invalid data or parameters; ``resume=True`` without ``checkpoint_dir``
-            or with a checkpoint written for other parameters or data.
+            or with a checkpoint written for other parameters or data; a callback
+            that monitors a validation column without ``train_split``.
         skrcd.persistence.ModelFileError
             An unreadable checkpoint file.
         FloatingPointError
-            A loss became NaN or infinite (the message names stage and epoch).
+            A value of the history became NaN or infinite (the message names stage,
+            epoch and key).
         """
+        if args:
+            raise TypeError(
+                f"{type(self).__name__}.fit takes X, y and X_tgt as positional arguments, got {3 + len(args)}. "
+                "The target's labels are never used to train (unsupervised domain adaptation): call "
+                "fit(X_src, y_src, X_tgt) and measure on the target with score(X_tgt, y_tgt). "
+                "sample_domain, sample_weight and resume are keyword arguments: fit(X, y, sample_domain=sd)."
+            )
         self._check_params()
+        self._check_monitors()
+        warm = self.warm_start and self._has_networks()
+        if warm and resume:
+            raise ValueError("fit(..., resume=True) restarts from a checkpoint and warm_start=True continues the "
+                             "fitted networks: use one of them")
         split = split_domains(X, y, X_tgt, sample_domain, self.mask_label)
         if split.mode == "X_tgt":
-            warn_x_tgt_traps(self, split.X_src.shape[0], split.X_tgt.shape[0])
+            warn_x_tgt_traps(self, split.X_src.shape[0], split.X_tgt.shape[0], X_tgt)
+        elif split.mode == "source_only" and sample_domain is None:
+            warn_mask_label_type(split.y_src, self.mask_label)
+        flat = is_flat_table(X, split.X_src)
+        if not flat:
+            warn_channels_last(split.X_src.shape[1], split.X_src.shape[2])
+        classes, y_idx = np.unique(split.y_src, return_inverse=True)  # >= 2: split_domains checked
+        if warm:
+            self._check_warm_start(classes, split.X_src.shape[1])
+        n_rows = split.X_src.shape[0] if split.source_rows is None else split.source_rows.shape[0]
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(sample_weight, np.empty((n_rows, 0)), dtype=np.float64,
+                                           ensure_non_negative=True)
+            if split.source_rows is not None:
+                weights = weights[split.source_rows]
+        if self.class_weight is not None:
+            cw = compute_class_weight(self.class_weight, classes=classes, y=split.y_src)
+            weights = cw[y_idx] if weights is None else weights * cw[y_idx]
         self.target_mode_ = split.mode
-        self.classes_, y_idx = np.unique(split.y_src, return_inverse=True)  # >= 2: split_domains checked
+        self.classes_ = classes
         self.n_channels_ = split.X_src.shape[1]
         self.n_timepoints_ = split.X_src.shape[2]
-        self.n_features_in_ = split.X_src.shape[2] if is_flat_table(X, split.X_src) else self.n_channels_
+        self.n_features_in_ = split.X_src.shape[2] if flat else self.n_channels_
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        train, valid = self._validation_rows(y_idx, seed)
+        X_train = split.X_src if train is None else split.X_src[train]
         source_stats = None  # the source's own statistics with standardize="domain"
         if self.standardize == "domain":  # each domain with its own statistics; predict uses the target's
             self.channel_mean_, self.channel_std_ = channel_stats(split.X_tgt)
-            source_stats = channel_stats(split.X_src)
+            source_stats = channel_stats(X_train)
         elif self.standardize:
-            self.channel_mean_, self.channel_std_ = channel_stats(split.X_src, split.X_tgt)
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+            self.channel_mean_, self.channel_std_ = channel_stats(X_train, split.X_tgt)
         device = resolve_device(self.device)
         self.device_ = device
         checkpoints = None
@@ -624,13 +720,66 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         ), deferred_sigint():
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
+            y_train = y_idx if train is None else y_idx[train]
+            w_train = None if weights is None else (weights if train is None else weights[train])
             data = DomainTensors(
-                self._to_tensor(split.X_src, device, source_stats),
-                torch.as_tensor(y_idx, dtype=torch.long, device=device),
+                self._to_tensor(X_train, device, source_stats),
+                torch.as_tensor(y_train, dtype=torch.long, device=device),
                 self._to_tensor(split.X_tgt, device),
+                None if w_train is None else torch.as_tensor(w_train, dtype=torch.float32, device=device),
             )
-            self._fit_networks(data, device, generator, checkpoints)
+            valid_data = None
+            if valid is not None:
+                valid_data = (self._to_tensor(split.X_src[valid], device, source_stats),
+                              torch.as_tensor(y_idx[valid], dtype=torch.long, device=device))
+            self._fit_networks(data, device, generator, checkpoints, valid_data, warm)
         return self
+
+    def _has_networks(self):
+        return hasattr(self, "classes_") and any(getattr(self, a, None) is not None for a in ("teacher_", "student_"))
+
+    def _check_warm_start(self, classes, n_channels):
+        if len(classes) != len(self.classes_) or not np.array_equal(classes, self.classes_):
+            raise ValueError(f"warm_start=True continues the fitted networks, whose classes are "
+                             f"{self.classes_.tolist()}; y has the classes {classes.tolist()}")
+        if n_channels != self.n_channels_:
+            raise ValueError(f"warm_start=True continues the fitted networks, which take {self.n_channels_} "
+                             f"channels; X has {n_channels}")
+
+    def _all_callbacks(self):
+        return [*(self.callbacks or []), *(self.teacher_callbacks or []), *(self.student_callbacks or [])]
+
+    def _check_monitors(self):
+        """Refuse, before any training, a callback that monitors a validation column when there is none."""
+        if self.train_split is not None:
+            return
+        for cb in self._all_callbacks():
+            cb = cb[1] if isinstance(cb, tuple) else cb
+            monitor = getattr(cb, "monitor", None)
+            if isinstance(monitor, str) and monitor.startswith("valid_"):
+                raise ValueError(
+                    f"{type(cb).__name__}(monitor={monitor!r}) reads a validation column, and there is no "
+                    "validation data: set train_split (e.g. train_split=0.2, a stratified fifth of the labelled "
+                    "source) or monitor 'train_loss' or TargetEntropy's 'target_entropy'"
+                )
+
+    def _validation_rows(self, y_idx, seed):
+        """``(train, valid)`` row indices of the labelled source (``train_split``), or ``(None, None)``."""
+        if self.train_split is None:
+            return None, None
+        splitter = self.train_split
+        if not isinstance(splitter, ValidSplit):
+            splitter = ValidSplit(cv=float(splitter), stratified=True, random_state=seed)
+        try:
+            train, valid = splitter(np.arange(len(y_idx)), y=y_idx)
+        except ValueError as exc:
+            raise ValueError(f"train_split={self.train_split!r} cannot split the {len(y_idx)} labelled source "
+                             f"rows: {exc}") from None
+        train, valid = np.asarray(train.indices), np.asarray(valid.indices)
+        if len(valid) == 0 or len(np.unique(y_idx[train])) < 2:
+            raise ValueError(f"train_split={self.train_split!r} leaves {len(valid)} validation rows and "
+                             f"{len(np.unique(y_idx[train]))} classes to train on: the source is too small for it")
+        return train, valid
 
     def _to_tensor(self, X, device, stats=None):
         """A validated float32 array owned by the estimator -> standardised tensor on ``device``.
@@ -646,19 +795,26 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             t.div_(torch.as_tensor(std, device=device)[None, :, None])
         return t
 
-    def _fit_networks(self, data, device, generator, checkpoints):
+    def _fit_networks(self, data, device, generator, checkpoints, valid=None, warm=False):
         callbacks = list(self.callbacks or [])
-        if self.verbose:
+        if self.verbose == 1:
             callbacks.append(EpochProgressBar())
-        self.history_ = History()
+        if not warm or getattr(self, "history_", None) is None:
+            self.history_ = History()
+        if not warm:
+            self.selector_ = None
         self.fit_time_ = {}
-        self.selector_ = None
         self.interrupted_ = None
         ctx = FitContext(data, self.n_channels_, len(self.classes_), device, generator, self.batch_size,
-                         self.history_, callbacks, net=self, checkpoints=checkpoints)
+                         self.history_, callbacks, net=self, checkpoints=checkpoints, valid=valid,
+                         verbose=int(self.verbose),
+                         role_callbacks={"teacher": list(self.teacher_callbacks or []),
+                                         "student": list(self.student_callbacks or [])},
+                         warm_start=warm)
         t_start = time.perf_counter()
         for name, hook in (("teacher", self.fit_teacher), ("student", self.fit_student)):
             t0 = time.perf_counter()
+            ctx.role = name
             hook(ctx)
             self.fit_time_[name] = time.perf_counter() - t0
             if ctx.interrupted is not None:
@@ -702,12 +858,17 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             n_epochs)`` trains a stage.
         """
         data = ctx.data
-        teacher = self.initialize_teacher(ctx.n_channels, ctx.n_classes).to(ctx.device)
+        teacher = self.fitted_network(ctx, "teacher_")
+        if teacher is None:
+            teacher = self.initialize_teacher(ctx.n_channels, ctx.n_classes).to(ctx.device)
         check_network_input(teacher, ctx.n_channels, {"X": data.X_src.shape[2], "X_tgt": data.X_tgt.shape[2]},
                             "teacher")
         t_feats = feature_size(teacher, ctx.n_channels, self.n_timepoints_)
         self.teacher_ = teacher
-        self.discriminator_ = self.initialize_discriminator(t_feats).to(ctx.device)
+        discriminator = self.fitted_network(ctx, "discriminator_")
+        if discriminator is None:
+            discriminator = self.initialize_discriminator(t_feats).to(ctx.device)
+        self.discriminator_ = discriminator
         if self.teacher_epochs > 0:
             for stage, n_epochs in self.teacher_stages(ctx, teacher, self.discriminator_, t_feats):
                 ctx.run(stage, n_epochs)
@@ -757,12 +918,18 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         """
         data, n_channels = ctx.data, ctx.n_channels
         t_feats = feature_size(self.teacher_, n_channels, self.n_timepoints_)
-        student = self.initialize_student(n_channels, ctx.n_classes).to(ctx.device)
+        student = self.fitted_network(ctx, "student_")
+        if student is None:
+            student = self.initialize_student(n_channels, ctx.n_classes).to(ctx.device)
         check_network_input(student, n_channels, {"X": data.X_src.shape[2], "X_tgt": data.X_tgt.shape[2]}, "student")
         s_feats = feature_size(student, n_channels, self.n_timepoints_)
         self.student_ = student
-        self.adapter_ = torch.nn.Linear(s_feats, t_feats).to(ctx.device)
+        adapter = self.fitted_network(ctx, "adapter_")
+        self.adapter_ = adapter if adapter is not None else torch.nn.Linear(s_feats, t_feats).to(ctx.device)
         strategy = self.initialize_selection()
+        selector = self.fitted_network(ctx, "selector_")
+        if selector is not None and getattr(strategy, "selector", False) is None:  # the RL strategy: keep learning
+            strategy.selector = selector
         strategy.setup(strategy.state_size(s_feats, ctx.n_classes), ctx.device)
         outputs = TeacherOutputs(self.teacher_, data, self.mc_passes, self.teacher_refresh,
                                  need_mc=strategy.needs_teacher_uncertainty)
@@ -803,6 +970,24 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             "(short training settings are the usual cause).",
             SelectionCollapseWarning, stacklevel=user_stacklevel(),
         )
+
+    def fitted_network(self, ctx, attr):
+        """With ``warm_start``, the network ``attr`` of the previous fit, on the fit's device; else None.
+
+        The stage hooks build a new network where this returns None.
+
+        Parameters
+        ----------
+        ctx : skrcd.training.FitContext
+        attr : str
+            ``"teacher_"``, ``"student_"``, ``"discriminator_"``, ``"adapter_"``, ``"selector_"``.
+
+        Returns
+        -------
+        torch.nn.Module or None
+        """
+        net = getattr(self, attr, None) if ctx.warm_start else None
+        return None if net is None else net.to(ctx.device)
 
     def distillation_overrides(self):
         """Extra :class:`~skrcd.training.DistillationStage` settings (empty for RCD-KD).
@@ -944,6 +1129,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         """
         proba = self._forward(X, network, "proba")
         check_sample_domain(sample_domain, proba.shape[0])
+        warn_masked_rows_scored(proba.shape[0], self.mask_label)
         return proba
 
     def predict(self, X, network="student", *, sample_domain=None, allow_source=False):
@@ -964,6 +1150,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         """
         logits = self._forward(X, network, "logits")
         check_sample_domain(sample_domain, logits.shape[0])
+        warn_masked_rows_scored(logits.shape[0], self.mask_label)
         return self.classes_[logits.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None, *, sample_domain=None, allow_source=False):
@@ -1023,11 +1210,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     def module_(self):
         """The network ``predict`` uses (the student), under skorch's name.
 
-        skada's ``DeepEmbeddedValidation`` scorer checks ``module_.layer_name`` and
-        then reads features through :meth:`predict_features`; ``layer_name`` is
-        set to ``"encoder"`` (the part of the network before the classifier head).
+        skada's ``DeepEmbeddedValidation`` scorer checks ``module_.layer_name`` (the
+        student's class declares ``"encoder"``, the part of the network before the
+        classifier head) and then reads features through :meth:`predict_features`.
+        Reading it changes nothing.
         """
-        net = self._network("student")
-        if getattr(net, "layer_name", None) is None:
-            net.layer_name = "encoder"
-        return net
+        return self._network("student")

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._traps import XTgtTrapWarning
+from ._traps import ChannelsLastWarning, MaskedRowsScoredWarning, MaskLabelWarning, XTgtTrapWarning
 from .data import LengthMismatchWarning, check_labels, check_length, check_n_classes, check_same_channels, to_panel
 
-__all__ = ["DomainSplit", "split_domains", "check_sample_domain", "NoTargetWarning", "XTgtTrapWarning", "LengthMismatchWarning"]
+__all__ = ["DomainSplit", "split_domains", "check_sample_domain", "NoTargetWarning", "XTgtTrapWarning",
+           "LengthMismatchWarning", "ChannelsLastWarning", "MaskLabelWarning", "MaskedRowsScoredWarning"]
 
 
 class NoTargetWarning(UserWarning):
@@ -43,6 +44,9 @@ class DomainSplit:
     X_tgt : numpy.ndarray of shape (n_tgt, channels, length), float32
     mode : str
         ``"X_tgt"``, ``"sample_domain"``, ``"masked"`` or ``"source_only"``.
+    source_rows : numpy.ndarray of bool or None
+        Which rows of the ``X`` given to ``fit`` are the source rows (stacked
+        forms); None when every row is (``X_tgt`` and source-only modes).
 
     Examples
     --------
@@ -56,6 +60,7 @@ class DomainSplit:
     y_src: np.ndarray
     X_tgt: np.ndarray
     mode: str
+    source_rows: np.ndarray | None = None
 
 
 def _is_masked(y, mask_label):
@@ -177,12 +182,12 @@ def _split(X, y, X_tgt, sample_domain, mask_label):
             raise ValueError(f"a source row (sample_domain >= 0) carries the mask label {mask_label!r}")
         if src.all():
             return _source_only(Xa, ya)
-        return DomainSplit(Xa[src], y_src, Xa[~src], "sample_domain")
+        return DomainSplit(Xa[src], y_src, Xa[~src], "sample_domain", src)
     masked = _is_masked(ya, mask_label)
     if masked.any():
         if masked.all():
             raise ValueError(f"every label equals the mask label {mask_label!r}: there is no labelled source")
-        return DomainSplit(Xa[~masked], ya[~masked], Xa[masked], "masked")
+        return DomainSplit(Xa[~masked], ya[~masked], Xa[masked], "masked", ~masked)
     return _source_only(Xa, ya)
 
 

@@ -13,6 +13,10 @@ estimators cannot be added to sktime benchmarks, so this module bridges the two:
 - :func:`scenario_task` builds one cross-domain scenario as a benchmark task: the
   stacked data and a :class:`~sklearn.model_selection.PredefinedSplit` under which
   no target label is ever seen in training.
+
+Both adapters' ``score`` skips the rows labelled ``mask_label``; sktime's
+``evaluate``, tuners and benchmarks take metric functions, for which
+:func:`skrcd.metrics.masked_metric` does the same.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sktime.classification.base import BaseClassifier
 
 from .classifier import RCDKDClassifier
 from .domains import _is_masked
+from .metrics import _take_rows, labelled_rows, mask_label_of
 
 __all__ = ["RCDKDSktimeClassifier", "DropMaskedClassifier", "scenario_task"]
 
@@ -41,14 +46,45 @@ def _set_classes(clf, classes):
     clf._class_dictionary = {c: i for i, c in enumerate(clf.classes_)}
 
 
-class RCDKDSktimeClassifier(BaseClassifier):
+class _MaskedScore:
+    """``score`` that skips the rows labelled ``mask_label`` (sktime's scores every row)."""
+
+    def score(self, X, y) -> float:
+        """Accuracy of :meth:`predict` on the labelled rows of ``X`` (rows labelled ``mask_label`` are skipped).
+
+        Parameters
+        ----------
+        X : sktime Panel
+        y : array-like of shape (n_instances,)
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        ValueError
+            If every row is labelled ``mask_label``.
+        """
+        from sklearn.metrics import accuracy_score
+
+        self.check_is_fitted()
+        y = np.asarray(y).reshape(len(y), -1)[:, 0] if np.ndim(y) > 1 else np.asarray(y)
+        mask = mask_label_of(self)
+        keep = labelled_rows(y, mask)
+        if not keep.any():
+            raise ValueError(f"every label equals the mask label {mask!r}: nothing to score")
+        return float(accuracy_score(y[keep], self.predict(X if keep.all() else _take_rows(X, keep))))
+
+
+class RCDKDSktimeClassifier(_MaskedScore, BaseClassifier):
     """RCD-KD as an sktime classifier: a thin adapter around :class:`~skrcd.RCDKDClassifier`.
 
     ``fit(X, y)`` reads the rows labelled with the estimator's ``mask_label``
     (-1 by default) as the unlabelled target domain and the others as the
     labelled source, then fits a clone of ``estimator``; ``predict`` and
     ``predict_proba`` use its student. The classes are those of the labelled
-    rows: the mask label is never predicted.
+    rows: the mask label is never predicted, and ``score`` skips the masked rows.
 
     Parameters
     ----------
@@ -133,7 +169,7 @@ class RCDKDSktimeClassifier(BaseClassifier):
         ]
 
 
-class DropMaskedClassifier(BaseClassifier):
+class DropMaskedClassifier(_MaskedScore, BaseClassifier):
     """Train an sktime classifier on the labelled rows only (rows labelled ``mask_label`` are dropped).
 
     A non-adaptive baseline for benchmarks whose data carry the unlabelled target

@@ -230,3 +230,130 @@ def test_domain_standardization_uses_each_domains_statistics(small, monkeypatch)
     np.testing.assert_allclose(joint.channel_mean_, both.mean(axis=(0, 2)), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="standardize must be"):
         RCDKDClassifier(standardize="per_sample").fit(X_src, y_src, X_tgt)
+
+
+# ------------------------------------------------------------------ fit options (issue 14)
+def _source_weights(clf, *fit_args, **fit_kwargs):
+    """The per-row weights of the source cross-entropy that fit hands to its stages (None: unweighted)."""
+    from skorch.callbacks import Callback
+
+    class Grab(Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.w = None if net.data_.w_src is None else net.data_.w_src.numpy().copy()
+
+    grab = Grab()
+    clf.set_params(teacher_callbacks=[grab]).fit(*fit_args, **fit_kwargs)
+    return grab.w
+
+
+def test_class_weight_and_sample_weight_weigh_the_source_rows(small):
+    from sklearn.utils.class_weight import compute_class_weight
+
+    X_src, y_src, X_tgt, _ = small
+    kw = dict(FAST, teacher_epochs=1, student_epochs=1, random_state=0)
+    assert _source_weights(RCDKDClassifier(**kw), X_src, y_src, X_tgt) is None  # the default: unweighted
+    balanced = compute_class_weight("balanced", classes=np.unique(y_src), y=y_src)
+    np.testing.assert_allclose(_source_weights(RCDKDClassifier(**kw, class_weight="balanced"), X_src, y_src, X_tgt),
+                               balanced[y_src], rtol=1e-6)
+    sw = np.linspace(0.5, 2.0, len(y_src))
+    w = _source_weights(RCDKDClassifier(**kw, class_weight={2: 3.0}), X_src, y_src, X_tgt, sample_weight=sw)
+    np.testing.assert_allclose(w, sw * np.where(y_src == 2, 3.0, 1.0), rtol=1e-6)
+    # stacked form: one weight per row of X; the target rows' weights are not used
+    X = np.concatenate([X_src, X_tgt])
+    y = np.r_[y_src, np.full(len(X_tgt), -1)]
+    w = _source_weights(RCDKDClassifier(**kw), X, y, sample_weight=np.r_[sw, np.full(len(X_tgt), 7.0)])
+    np.testing.assert_allclose(w, sw, rtol=1e-6)
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        RCDKDClassifier(**kw).fit(X_src, y_src, X_tgt, sample_weight=-sw)
+    with pytest.raises(ValueError, match="sample_weight"):
+        RCDKDClassifier(**kw).fit(X_src, y_src, X_tgt, sample_weight=sw[:-1])
+    with pytest.raises(ValueError, match="not in class"):
+        RCDKDClassifier(**kw, class_weight={7: 2.0}).fit(X_src, y_src, X_tgt)
+
+
+def test_class_weight_changes_training_and_uniform_weights_do_not(small):
+    X_src, y_src, X_tgt, _ = small
+    kw = dict(FAST, teacher_epochs=2, student_epochs=1, random_state=0)
+    plain = RCDKDClassifier(**kw).fit(X_src, y_src, X_tgt)
+    ones = RCDKDClassifier(**kw).fit(X_src, y_src, X_tgt, sample_weight=np.ones(len(y_src)))
+    np.testing.assert_allclose(ones.predict_proba(X_tgt, network="teacher"),
+                               plain.predict_proba(X_tgt, network="teacher"), atol=1e-5)
+    # class 2 weighs nothing: the teacher's source loss ignores its rows
+    no2 = RCDKDClassifier(**kw, class_weight={2: 0.0}).fit(X_src, y_src, X_tgt)
+    assert not np.allclose(no2.predict_proba(X_tgt, network="teacher"),
+                           plain.predict_proba(X_tgt, network="teacher"), atol=1e-3)
+    baseline = SourceOnlyClassifier(**kw, class_weight="balanced").fit(X_src, y_src, X_tgt)  # baselines too
+    assert baseline.predict(X_tgt).shape == (36,)
+
+
+def test_warm_start_continues_the_fitted_networks(small):
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import StepLR
+
+    X_src, y_src, X_tgt, _ = small
+    kw = dict(FAST, teacher_epochs=2, student_epochs=2, random_state=0,
+              callbacks=[LRScheduler(StepLR, step_size=1, gamma=0.5)])
+    clf = RCDKDClassifier(**kw, warm_start=True).fit(X_src, y_src, X_tgt)
+    nets = {a: getattr(clf, a) for a in ("teacher_", "student_", "adapter_", "discriminator_", "selector_")}
+    before = {a: [p.clone() for p in n.parameters()] for a, n in nets.items()}
+    clf.fit(X_src, y_src, X_tgt)
+    for attr, net in nets.items():
+        assert getattr(clf, attr) is net, attr  # the same networks, trained further
+        assert not all(torch.equal(a, b) for a, b in zip(before[attr], net.parameters())), attr
+    assert [(r["stage"], r["epoch"]) for r in clf.history_] == [
+        ("teacher", 1), ("teacher", 2), ("student", 1), ("student", 2),
+        ("teacher", 3), ("teacher", 4), ("student", 3), ("student", 4)]
+    # a scheduler is built with the stage's epoch count (skorch's warm start), on the fresh optimiser
+    lrs = [r["event_lr"] for r in clf.history_ if r["stage"] == "teacher"]
+    assert lrs[:2] == pytest.approx([0.01, 0.005]) and lrs[3] == pytest.approx(lrs[2] / 2) and lrs[2] < 0.01
+    teacher = [p.clone() for p in clf.teacher_.parameters()]
+    clf.set_params(teacher_epochs=0).fit(X_src, y_src, X_tgt)  # keep the teacher, distil further
+    assert all(torch.equal(a, b) for a, b in zip(teacher, clf.teacher_.parameters()))
+    assert [r["epoch"] for r in clf.history_ if r["stage"] == "student"] == [1, 2, 3, 4, 5, 6]
+    cold = clone(clf).set_params(warm_start=False, teacher_epochs=2).fit(X_src, y_src, X_tgt)
+    assert len(cold.history_) == 4
+    with pytest.raises(ValueError, match="warm_start=True continues the fitted networks, whose classes"):
+        clf.fit(X_src[y_src < 2], y_src[y_src < 2], X_tgt)
+    with pytest.raises(ValueError, match="use one of them"):
+        clf.set_params(checkpoint_dir=None).fit(X_src, y_src, X_tgt, resume=True)
+    from skrcd.baselines import DANNStudentClassifier
+
+    dann = DANNStudentClassifier(**dict(FAST, student_epochs=1), warm_start=True, random_state=0)
+    student, disc = dann.fit(X_src, y_src, X_tgt).student_, dann.discriminator_
+    dann.fit(X_src, y_src, X_tgt)  # a baseline's single stage continues too
+    assert dann.student_ is student and dann.discriminator_ is disc
+    assert [r["epoch"] for r in dann.history_] == [1, 2]
+
+
+def test_a_fourth_positional_argument_says_what_to_do(small):
+    X_src, y_src, X_tgt, y_tgt = small
+    with pytest.raises(TypeError, match=r"target's labels are never used to train.*fit\(X_src, y_src, X_tgt\)"):
+        RCDKDClassifier(**FAST).fit(X_src, y_src, X_tgt, y_tgt)
+
+
+def test_channels_last_input_and_an_impossible_mask_label_warn(small):
+    from skrcd.domains import ChannelsLastWarning, MaskLabelWarning
+
+    X_src, y_src, X_tgt, _ = small
+    kw = dict(FAST, teacher_epochs=1, student_epochs=1, random_state=0)
+    with pytest.warns(ChannelsLastWarning, match=r"X has 32 channels of 3 time steps.*transpose"):
+        RCDKDClassifier(**kw).fit(X_src.transpose(0, 2, 1), y_src, X_tgt.transpose(0, 2, 1))
+    names = np.array(["walk", "run", "sit"])[y_src]
+    with pytest.warns(NoTargetWarning), pytest.warns(MaskLabelWarning, match="mask_label=-1 cannot equal any label"):
+        RCDKDClassifier(**kw).fit(X_src, names)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskLabelWarning)
+        warnings.simplefilter("error", ChannelsLastWarning)
+        RCDKDClassifier(**kw).fit(X_src, names, X_tgt)  # X_tgt given: the mask label plays no part
+        stacked = np.r_[names, np.full(len(X_tgt), "?")]
+        RCDKDClassifier(**kw, mask_label="?").fit(np.concatenate([X_src, X_tgt]), stacked)
+
+
+def test_module_is_the_student_and_reading_it_changes_nothing(small):
+    X_src, y_src, X_tgt, _ = small
+    clf = RCDKDClassifier(**dict(FAST, teacher_epochs=1, student_epochs=1), random_state=0).fit(X_src, y_src, X_tgt)
+    assert "layer_name" not in vars(clf.student_)
+    assert clf.module_ is clf.student_ and clf.module_.layer_name == "encoder"
+    assert "layer_name" not in vars(clf.student_)

@@ -42,3 +42,69 @@ def test_fit_refuses_missing_cuda_and_load_falls_back(no_cuda, tmp_path):
     gpu.device_ = torch.device("cuda:0")
     with pytest.warns(DeviceFallbackWarning, match="fitted on cuda:0"):
         assert pickle.loads(pickle.dumps(gpu)).device_ == torch.device("cpu")
+
+
+def _fresh_thread_count():
+    """The thread count a thread that starts using torch now gets (torch hands it the last value set)."""
+    import threading
+
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    return seen[0]
+
+
+def test_thread_count_is_restored_when_blocks_overlap_in_threads():
+    import threading
+
+    from skrcd._device import torch_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+        seen_in_b = []
+
+        def a():  # enters first, leaves while b is still inside
+            with torch_threads(1):
+                a_in.set()
+                b_in.wait(5)
+            a_out.set()
+
+        def b():
+            a_in.wait(5)
+            with torch_threads(2):
+                b_in.set()
+                a_out.wait(5)
+                seen_in_b.append(_fresh_thread_count())
+
+        threads = [threading.Thread(target=a), threading.Thread(target=b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert seen_in_b == [2]  # a's exit left b's request in place
+        assert _fresh_thread_count() == 3  # the setting from before the first block
+        with torch_threads(1), torch_threads(2):  # nested in one thread
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_grid_search_on_the_threading_backend_restores_the_thread_count():
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    X_src, y_src, X_tgt, _ = make_domain_shift(n_source=24, n_target=16, length=16, random_state=0)
+    X = np.concatenate([X_src, X_tgt])
+    y = np.r_[y_src, np.full(len(X_tgt), -1)]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with joblib.parallel_backend("threading", n_jobs=2):
+            GridSearchCV(RCDKDClassifier(**TINY), {"temperature": [2.0, 4.0]}, cv=2).fit(X, y)
+        assert torch.get_num_threads() == 2 and _fresh_thread_count() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -66,6 +66,11 @@ BAD = {
     "n_threads": [0, 1.0],
     "predict_batch_size": [0],
     "callbacks": [[object()], "bar"],
+    "teacher_callbacks": [[object()], ("stop", 3)],
+    "student_callbacks": [[("name",)], [3]],
+    "train_split": [0, 1.0, -0.2, "0.2", True],
+    "class_weight": ["auto", [1.0, 2.0]],
+    "warm_start": [1, "yes", None],
     "checkpoint_dir": [5],
     "checkpoint_every": [0],
     "random_state": [-1, "seed", np.random.default_rng(0)],
@@ -78,6 +83,18 @@ def _case_id(name, value):
     text = repr(value)
     return f"{name}={type(value).__name__ if ' at 0x' in text else text}"  # no memory address in a test id
 
+def _named_callback():
+    from skorch.callbacks import EarlyStopping
+
+    return ("stop", EarlyStopping(monitor="train_loss"))
+
+
+def _valid_split():
+    from skorch.dataset import ValidSplit
+
+    return ValidSplit(5, stratified=True)
+
+
 #: Edge values that must be accepted.
 GOOD = {
     "selector_gamma": [0, 1.0], "selector_tau": [1], "selector_sigma0": [0.0], "learning_starts": [0],
@@ -87,6 +104,8 @@ GOOD = {
     "mask_label": [None, "unlabelled", -1.0], "n_threads": [None, 2], "random_state": [None, 0, np.random.RandomState(0)],
     "verbose": [True, 2], "checkpoint_dir": [None, "ckpt"], "teacher_lr": [np.float32(1e-3)],
     "reward_quantile": [None, 0.5], "teacher_method": ["vada", "dirtt", "cdan"], "teacher_refine_epochs": [0],
+    "callbacks": [[], None], "student_callbacks": [[_named_callback()]],
+    "train_split": [0.2, _valid_split()], "class_weight": ["balanced", {0: 2.0}], "warm_start": [True, np.bool_(False)],
 }
 
 

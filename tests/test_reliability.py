@@ -81,7 +81,7 @@ class _Snapshots(Callback):
 
     def on_epoch_end(self, net, stage=None, epoch=None, **kwargs):
         if stage == self.stage:
-            self.states[epoch] = {k: v.clone() for k, v in getattr(net, self.attr).state_dict().items()}
+            self.states[epoch] = {k: v.clone() for k, v in getattr(net.estimator_, self.attr).state_dict().items()}
 
 
 # ------------------------------------------------------------------ reproducible
@@ -192,15 +192,33 @@ def test_sigint_after_the_last_step_is_not_swallowed(data):
                         random_state=0).fit(X_src, y_src, X_tgt)
 
 
-def test_ctrl_c_in_a_callback_keeps_the_finished_epoch(data):
+def test_keyboard_interrupt_of_a_callback_ends_only_its_stage(data):
+    """A callback stops training the skorch way (KeyboardInterrupt): not a Ctrl-C, the fit goes on."""
     class StopAfter(Callback):
         def on_epoch_end(self, net, stage=None, epoch=None, **kwargs):
             if stage == "teacher" and epoch == 2:
                 raise KeyboardInterrupt
 
     X_src, y_src, X_tgt, _ = data
-    with pytest.warns(FitInterruptedWarning, match="end of its epoch 2"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitInterruptedWarning)
         clf = RCDKDClassifier(**SMALL, callbacks=[StopAfter()], random_state=0).fit(X_src, y_src, X_tgt)
+    assert clf.interrupted_ is None and clf.student_ is not None
+    assert [(r["stage"], r["epoch"]) for r in clf.history_] == [("teacher", 1), ("teacher", 2)] + [
+        ("student", e) for e in (1, 2, 3)]
+
+
+def test_ctrl_c_during_a_callback_is_a_ctrl_c(data):
+    """A first Ctrl-C pressed while a callback runs is acted on at the next step boundary, as anywhere else."""
+    class PressDuring(Callback):
+        def on_epoch_end(self, net, stage=None, epoch=None, **kwargs):
+            if stage == "teacher" and epoch == 2:
+                signal.raise_signal(signal.SIGINT)
+
+    X_src, y_src, X_tgt, _ = data
+    with pytest.warns(FitInterruptedWarning, match="end of its epoch 2"):
+        clf = RCDKDClassifier(**SMALL, callbacks=[PressDuring()], random_state=0).fit(X_src, y_src, X_tgt)
+    assert clf.interrupted_ == {"stage": "teacher", "epoch": 2, "n_epochs": 3}
     assert [r["epoch"] for r in clf.history_] == [1, 2]
 
 

@@ -26,7 +26,18 @@ CHECK_SETTINGS = dict(FAST, teacher_epochs=4, student_epochs=4, teacher_channels
 
 @pytest.mark.filterwarnings("ignore::skrcd.domains.NoTargetWarning")  # the checks give no target: source-only
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # check_supervised_y_no_nan
-@parametrize_with_checks([RCDKDClassifier().set_params(**CHECK_SETTINGS), ChannelStandardScaler()])
+def _expected_failures(estimator):
+    if not isinstance(estimator, RCDKDClassifier):
+        return {}
+    # as for scikit-learn's own SGD-trained estimators: a row weighted 2 is drawn as often as any other row and
+    # counts twice in its mini-batch's loss, while a repeated row is drawn twice per epoch; both mean the same
+    # objective, not the same sequence of steps
+    return {"check_sample_weight_equivalence_on_dense_data": "mini-batch training: a weight of 2 and a repeated "
+                                                             "row give the same objective, not the same steps"}
+
+
+@parametrize_with_checks([RCDKDClassifier().set_params(**CHECK_SETTINGS), ChannelStandardScaler()],
+                         expected_failed_checks=_expected_failures)
 def test_sklearn_check_estimator(estimator, check):
     check(estimator)
 
@@ -197,6 +208,15 @@ def test_trap_x_tgt_sliced_by_cross_validation_warns(data):
         warnings.simplefilter("error", XTgtTrapWarning)
         cross_validate(RCDKDClassifier(**TINY), X_src, y_src, cv=2, params={"X_tgt": X_tgt})
         RCDKDClassifier(**TINY).fit(X_src[:40], y_src[:40], X_tgt)  # equal lengths outside CV: fine
+
+
+def test_trap_x_tgt_with_the_fold_s_length_but_not_sliced_does_not_warn(data):
+    X_src, y_src, X_tgt, _ = data
+    with warnings.catch_warnings():  # 40 source rows, cv=2: 20 per training fold, and a 20-row target passed whole
+        warnings.simplefilter("error", XTgtTrapWarning)
+        cross_validate(RCDKDClassifier(**TINY), X_src[:40], y_src[:40], cv=2, params={"X_tgt": X_tgt[:20]})
+        GridSearchCV(RCDKDClassifier(**TINY), {"temperature": [2.0]}, cv=2).fit(X_src[:40], y_src[:40],
+                                                                               X_tgt=X_tgt[:20])
 
 
 def test_trap_pipeline_never_transforms_x_tgt_warns(data, stacked):

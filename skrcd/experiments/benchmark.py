@@ -43,10 +43,10 @@ from ..datasets import CWRU_SCENARIOS, PAPER_SCENARIOS, load_cwru, load_scenario
 from ..datasets._cwru import LOADS
 from ..datasets._uci_har import SUBJECTS
 from ..selection import SelectRandom
-from ._cli import add_param_option, parse_param_options
+from ._cli import add_param_option, check_device, check_out, parse_param_options
 from .results import append_runs, read_runs, summarise, summarise_paired
 
-__all__ = ["METHODS", "TEACHER_METHODS", "DATASET_PARAMS", "SCENARIOS", "main"]
+__all__ = ["METHODS", "TEACHER_METHODS", "DATASET_PARAMS", "SCENARIOS", "build_parser", "run", "main"]
 
 #: Method name -> (estimator class, parameters overriding the defaults).
 METHODS = {
@@ -182,25 +182,38 @@ def _parse_scenarios(text, dataset):
     return list(dict.fromkeys(out))
 
 
-def _parser():
-    p = argparse.ArgumentParser(prog="skrcd benchmark", description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="uci_har", choices=sorted(DATASET_PARAMS))
+def build_parser(parser=None):
+    """The options of ``skrcd benchmark``, added to ``parser`` (a new parser when None).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser, optional
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    p = parser or argparse.ArgumentParser(prog="skrcd benchmark", description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="uci_har", choices=sorted(DATASET_PARAMS),
+                   help="data set of the scenarios (default uci_har)")
     p.add_argument("--scenarios", default="2-11",
                    help="'2-11,7-13', 'paper' (the data set's paper list) or 'all' (uci_har: the paper "
                         "scenarios and their reverses; cwru: the 12 ordered load pairs)")
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--methods", default="rcdkd,source_only", help=",".join(METHODS))
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated random_state values (default 0,1,2)")
+    p.add_argument("--methods", default="rcdkd,source_only",
+                   help="comma-separated methods (default rcdkd,source_only) from: " + ",".join(METHODS))
     p.add_argument("--epochs", type=int, default=None, help="epochs of every stage (default: the paper's 80)")
     p.add_argument("--data-home", default=None, help="folder of the full data files (see get_data_home)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads of each run")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each run (default 1)")
+    p.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda', 'cuda:1', 'auto', ...")
     p.add_argument("--n-jobs", type=int, default=1, help="runs in parallel (joblib's n_jobs)")
     p.add_argument("--backend", default="loky", choices=_BACKENDS,
                    help="joblib backend; dask uses --scheduler's cluster (or a local one of --n-jobs "
                         "workers) and all its worker threads, whatever --n-jobs (joblib runs in this process "
                         "when the cluster has a single thread); ray needs ray installed")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="dask scheduler (with --backend dask)")
-    p.add_argument("--out", default="benchmark_out")
+    p.add_argument("--out", default="benchmark_out",
+                   help="output folder, created if missing (default benchmark_out)")
     p.add_argument("--baselines", default="kd_all,kd_random",
                    help="methods the others are compared with, pair by pair (same scenario, seed and shared teacher), "
                         "in results.md and on the terminal; those not in --methods are skipped")
@@ -210,8 +223,12 @@ def _parser():
     return p
 
 
+#: The former name of :func:`build_parser`.
+_parser = build_parser
+
+
 def _check_args(p, a):
-    """Validate the options (argparse errors before any run); return methods, scenarios, seeds."""
+    """Validate the options (argparse errors before any run or file); return methods, scenarios, seeds."""
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
     for method in methods:
         if method not in METHODS:
@@ -234,6 +251,8 @@ def _check_args(p, a):
             p.error(f"--{name.replace('_', '-')} must be >= 1" + (" or -1" if name == "n_jobs" else ""))
     if a.epochs is not None and a.epochs < 1:
         p.error("--epochs must be >= 1")
+    check_device(p, a.device)
+    check_out(p, a.out)
     if a.scheduler is not None and a.backend != "dask":
         p.error("--scheduler needs --backend dask")
     if a.backend == "dask" and not all(importlib.util.find_spec(m) for m in ("dask", "distributed")):
@@ -337,8 +356,21 @@ def main(argv=None):
         Options (``--help`` lists them); ``sys.argv[1:]`` by default.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = _parser()
-    a = p.parse_args(argv)
+    p = build_parser()
+    run(p.parse_args(argv), p, argv)
+
+
+def run(a, p, argv):
+    """Check the parsed options (argparse errors before any run or file), then run the benchmark.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+    p : argparse.ArgumentParser
+        Reports the errors.
+    argv : list of str
+        The options as given (recorded in ``results.md``).
+    """
     methods, scenarios, seeds = _check_args(p, a)
     params = parse_param_options(p, a.param)
     os.makedirs(a.out, exist_ok=True)

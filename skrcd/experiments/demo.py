@@ -14,8 +14,9 @@ from sklearn.metrics import f1_score
 
 from ..classifier import RCDKDClassifier
 from ..datasets import load_scenario
+from ._cli import check_device, non_negative_int, positive_int
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "build_parser", "run", "main"]
 
 #: The demo's defaults: fewer epochs than the paper's 80 + 80 so that it finishes
 #: in a couple of minutes on 2 CPU cores; ``--epochs 80`` gives the paper setting.
@@ -66,6 +67,53 @@ def run_demo(epochs=DEMO_EPOCHS, source=2, target=11, random_state=0, device="au
     return result
 
 
+def build_parser(parser=None):
+    """The options of ``skrcd demo``, added to ``parser`` (a new parser when None).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser, optional
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    p = parser or argparse.ArgumentParser(prog="skrcd demo", description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=positive_int, default=DEMO_EPOCHS,
+                   help=f"epochs of each stage (default {DEMO_EPOCHS}; the paper: 80)")
+    p.add_argument("--source", type=int, default=2, help="source subject of UCI-HAR, 1-30 (default 2)")
+    p.add_argument("--target", type=int, default=11, help="target subject of UCI-HAR, 1-30 (default 11)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random_state of the estimator (default 0)")
+    p.add_argument("--device", default="auto", help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def run(args, parser, argv=None):
+    """Check the parsed options (argparse errors before any work), then run the demo.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    parser : argparse.ArgumentParser
+        Reports the errors.
+    argv : list of str, optional
+        The options as given (unused: the demo writes no file).
+
+    Returns
+    -------
+    dict
+        What :func:`run_demo` returns.
+    """
+    for option, subject in (("--source", args.source), ("--target", args.target)):
+        if not 1 <= subject <= 30:
+            parser.error(f"{option} {subject}: UCI-HAR subjects are 1..30")
+    if args.source == args.target:
+        parser.error("--source and --target are the same subject")
+    check_device(parser, args.device)
+    return run_demo(args.epochs, args.source, args.target, args.seed, args.device, verbose=0 if args.quiet else 1)
+
+
 def main(argv=None):
     """Command-line entry of the demo: ``skrcd demo [--epochs N] [--source S] [--target T] ...``.
 
@@ -74,15 +122,8 @@ def main(argv=None):
     argv : list of str, optional
         Options (``--help`` lists them); ``sys.argv[1:]`` by default.
     """
-    p = argparse.ArgumentParser(prog="skrcd demo", description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="epochs of each stage (paper: 80)")
-    p.add_argument("--source", type=int, default=2)
-    p.add_argument("--target", type=int, default=11)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    a = p.parse_args(argv)
-    run_demo(a.epochs, a.source, a.target, a.seed, a.device, verbose=0 if a.quiet else 1)
+    p = build_parser()
+    run(p.parse_args(argv), p, argv)
 
 
 if __name__ == "__main__":

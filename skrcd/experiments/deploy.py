@@ -56,7 +56,7 @@ import time
 
 import numpy as np
 
-__all__ = ["VARIANTS", "DEFAULT_VARIANTS", "count_macs", "score_file", "main"]
+__all__ = ["VARIANTS", "DEFAULT_VARIANTS", "count_macs", "score_file", "build_parser", "run", "main"]
 
 #: Exported files the benchmark can measure: name -> arguments of ``export_student``.
 VARIANTS = {
@@ -500,8 +500,19 @@ def _write_plot(out, rows, variants, batch):
 
 
 # ---------------------------------------------------------------- command line
-def _parser():
-    p = argparse.ArgumentParser(prog="python -m skrcd.experiments.deploy", description=__doc__.splitlines()[0])
+def build_parser(parser=None):
+    """The options of ``skrcd benchmark deploy``, added to ``parser`` (a new parser when None).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser, optional
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    p = parser or argparse.ArgumentParser(prog="python -m skrcd.experiments.deploy",
+                                          description=__doc__.splitlines()[0])
     p.add_argument("--scenarios", default="paper",
                    help="'paper' (2-11,7-13,12-16,9-18,6-23) or UCI-HAR subject pairs SOURCE-TARGET, e.g. 2-11,7-13")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated random_state values (default 0,1,2)")
@@ -520,6 +531,10 @@ def _parser():
     p.add_argument("--throughput-runs", type=int, default=20,
                    help="calls at --batch per file and round (default 20)")
     return p
+
+
+#: The former name of :func:`build_parser`.
+_parser = build_parser
 
 
 def _check_args(p, a):
@@ -585,8 +600,26 @@ def main(argv=None):
         The rows written to ``runs.csv``.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = _parser()
-    a = p.parse_args(argv)
+    p = build_parser()
+    return run(p.parse_args(argv), p, argv)
+
+
+def run(a, p, argv):
+    """Check the parsed options (argparse errors before any file), then fit, export and measure.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+    p : argparse.ArgumentParser
+        Reports the errors.
+    argv : list of str
+        The options as given (recorded in ``results.md``).
+
+    Returns
+    -------
+    list of dict
+        The rows written to ``runs.csv``.
+    """
     scenarios, seeds, variants = _check_args(p, a)
 
     import torch

@@ -29,9 +29,17 @@ import torch
 from .._device import torch_threads
 from ..classifier import RCDKDClassifier
 from ..datasets import load_scenario
-from ._cli import add_param_option, parse_param_options
+from ._cli import (
+    add_param_option,
+    check_device,
+    check_out,
+    non_negative_int,
+    parse_ints,
+    parse_param_options,
+    positive_int,
+)
 
-__all__ = ["epoch_times", "predict_throughput", "peak_memory_of_fit", "main"]
+__all__ = ["epoch_times", "predict_throughput", "peak_memory_of_fit", "build_parser", "run", "main"]
 
 
 def _median_dur(clf, stage, warmup):
@@ -166,6 +174,33 @@ def _burn(stop_at):
         sum(i * i for i in range(10_000))
 
 
+def build_parser(parser=None):
+    """The options of ``skrcd benchmark speed``, added to ``parser`` (a new parser when None).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser, optional
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    p = parser or argparse.ArgumentParser(prog="skrcd benchmark speed", description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=positive_int, default=6,
+                   help="epochs per stage for the per-epoch timings (default 6)")
+    p.add_argument("--warmup", type=non_negative_int, default=2,
+                   help="first epochs of each stage left out of the medians (default 2; fewer than --epochs)")
+    p.add_argument("--threads", default="1", help="comma-separated torch thread counts to compare, e.g. 1,2")
+    p.add_argument("--busy", action="store_true", help="also time with every core kept busy by other processes")
+    p.add_argument("--full-fit-epochs", type=non_negative_int, default=80,
+                   help="epochs per stage of the whole-fit run (default 80; 0: skip it)")
+    p.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda', 'cuda:1', 'auto', ...")
+    p.add_argument("--data-home", default=None, help="folder of the full UCI-HAR file (default: the bundled subset)")
+    p.add_argument("--out", default=None, help="folder for speed.json and speed.md (default: print only)")
+    add_param_option(p, example="selector_hidden=1024")
+    return p
+
+
 def main(argv=None):
     """Command-line entry of the speed benchmark: ``skrcd benchmark speed [options]``.
 
@@ -174,20 +209,32 @@ def main(argv=None):
     argv : list of str, optional
         Options (``--help`` lists them); ``sys.argv[1:]`` by default.
     """
-    p = argparse.ArgumentParser(prog="skrcd benchmark speed", description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=6, help="epochs per stage for the per-epoch timings")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--threads", default="1", help="comma-separated torch thread counts to compare, e.g. 1,2")
-    p.add_argument("--busy", action="store_true", help="also time with every core kept busy by other processes")
-    p.add_argument("--full-fit-epochs", type=int, default=80, help="epochs per stage of the whole-fit run (0: skip)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--data-home", default=None)
-    p.add_argument("--out", default=None, help="folder for speed.json and speed.md")
-    add_param_option(p, example="selector_hidden=1024")
-    a = p.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = build_parser()
+    run(p.parse_args(argv), p, argv)
+
+
+def run(a, p, argv):
+    """Check the parsed options (argparse errors before any work or file), then time.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+    p : argparse.ArgumentParser
+        Reports the errors.
+    argv : list of str
+        The options as given (recorded in ``speed.md``).
+    """
+    threads_list = parse_ints(p, a.threads, "--threads", minimum=1)
+    if a.warmup >= a.epochs:
+        p.error(f"--warmup {a.warmup} leaves no epoch to time out of --epochs {a.epochs}")
+    check_device(p, a.device)
+    check_out(p, a.out)
+    if a.data_home is not None and not os.path.isdir(a.data_home):
+        p.error(f"--data-home {a.data_home!r} is not a folder")
     params = parse_param_options(p, a.param)
     lines = [
-        f"Command: `python -m skrcd.speed {' '.join(argv if argv is not None else sys.argv[1:])}`",
+        f"Command: `python -m skrcd.speed {' '.join(argv)}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, device {a.device}"
         + (f" ({torch.cuda.get_device_name()})" if a.device.startswith("cuda") else ""),
         f"Selector: {params.get('selector_hidden', RCDKDClassifier().selector_hidden)} hidden units; "
@@ -200,7 +247,7 @@ def main(argv=None):
     results = {"runs": []}
     last = None
     for load in ["idle"] + (["busy"] if a.busy else []):
-        for threads in [int(t) for t in a.threads.split(",")]:
+        for threads in threads_list:
             burners = []
             if load == "busy":
                 stop_at = time.time() + 3600
@@ -225,7 +272,7 @@ def main(argv=None):
               f"windows/s ({100 * tp['predict'] / tp['forward']:.0f} %), batch {last['estimator'].predict_batch_size}"]
     print(lines[-1], flush=True)
     if a.full_fit_epochs:
-        mem = peak_memory_of_fit(a.full_fit_epochs, int(a.threads.split(",")[0]), a.device, a.data_home, **params)
+        mem = peak_memory_of_fit(a.full_fit_epochs, threads_list[0], a.device, a.data_home, **params)
         results["full_fit"] = mem
         lines += [f"Whole fit at {a.full_fit_epochs} + {a.full_fit_epochs} epochs: {mem['fit_seconds']:.1f} s "
                   f"(teacher {mem['teacher_seconds']:.1f} s, student {mem['student_seconds']:.1f} s), "

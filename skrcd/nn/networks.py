@@ -123,6 +123,9 @@ class CNN1D(ConfigMixin, nn.Module):
     ((4, 6), (4, 32), 32)
     """
 
+    #: The sub-module whose output is the feature vector (skada's ``layer_name`` convention).
+    layer_name = "encoder"
+
     def __init__(
         self,
         in_channels: int,

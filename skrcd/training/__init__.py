@@ -1,8 +1,8 @@
 """Training: the one loop every method uses, the stages that configure it, and what keeps a fit safe.
 
-- :mod:`skrcd.training.loop`: :func:`run_stage` (epochs, paired source/target
-  mini-batches, history, callbacks, Ctrl-C) and :class:`FitContext` (what the stage
-  hooks of one fit share);
+- :mod:`skrcd.training.loop`: :func:`run_stage` and :class:`StageNet` (each stage
+  as one skorch fit: epochs, paired source/target mini-batches, history, skorch's
+  callbacks, Ctrl-C) and :class:`FitContext` (what the stage hooks of one fit share);
 - :mod:`skrcd.training.stages`: what one step of each stage does (DANN teacher,
   source-only, distillation);
 - :mod:`skrcd.training.adaptation`: the other teacher objectives (VADA, DIRT-T's
@@ -11,15 +11,15 @@
   MC-dropout statistics, cached or recomputed;
 - :mod:`skrcd.training.interrupt`: graceful Ctrl-C;
 - :mod:`skrcd.training.checkpoints`: checkpoints and resuming;
-- :mod:`skrcd.training.callbacks`: the progress bar.
+- :mod:`skrcd.training.callbacks`: the progress bar and the target entropy score.
 """
 
-from .callbacks import EpochProgressBar
 from .adaptation import TEACHER_OBJECTIVES, CDANStage, RefinementStage, VADAStage
+from .callbacks import EpochProgressBar, TargetEntropy
 from .checkpoints import CHECKPOINT_FILE, CheckpointCallback, FitCheckpoints
 from .interrupt import FitInterruptedWarning, TrainingInterrupted, deferred_sigint
-from .loop import FitContext, run_stage
-from .stages import DANNStage, DistillationStage, DomainTensors, SourceOnlyStage, TrainingStage
+from .loop import FitContext, StageNet, StepBatch, run_stage
+from .stages import DANNStage, DistillationStage, DomainTensors, SourceOnlyStage, TrainingStage, source_cross_entropy
 from .teacher_cache import TeacherOutputs, mc_dropout_mode
 
 __all__ = [
@@ -34,6 +34,9 @@ __all__ = [
     "TEACHER_OBJECTIVES",
     "TeacherOutputs",
     "run_stage",
+    "StageNet",
+    "StepBatch",
+    "source_cross_entropy",
     "mc_dropout_mode",
     "FitContext",
     "FitCheckpoints",
@@ -43,4 +46,5 @@ __all__ = [
     "FitInterruptedWarning",
     "deferred_sigint",
     "EpochProgressBar",
+    "TargetEntropy",
 ]

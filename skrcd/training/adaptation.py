@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from ..nn.losses import conditional_adversarial_loss, conditional_entropy, dann_coefficient, vat_loss
-from .stages import DANNStage, TrainingStage, _adam
+from .stages import DANNStage, TrainingStage, _adam, source_cross_entropy
 
 __all__ = ["VADAStage", "RefinementStage", "CDANStage", "TEACHER_OBJECTIVES"]
 
@@ -76,7 +76,7 @@ class VADAStage(DANNStage):
         x_s, x_t, y_s = d.X_src[src_idx], d.X_tgt[tgt_idx], d.y_src[src_idx]
         logits_s, feats_s = self.model(x_s)
         logits_t, feats_t = self.model(x_t)
-        cls = F.cross_entropy(logits_s, y_s)
+        cls = source_cross_entropy(logits_s, d, src_idx)
         dom = self._domain_loss(feats_s, logits_s, feats_t, logits_t, progress)
         ent = conditional_entropy(logits_t)
         loss = cls + self.domain_weight * dom + self.ent_weight * ent

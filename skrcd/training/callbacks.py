@@ -1,14 +1,21 @@
-"""Callbacks of the training loop: the per-stage progress bar (``verbose > 0``)."""
+"""Callbacks of the training loop: the per-stage progress bar, the target entropy score, and skorch's loss columns.
+
+All are skorch callbacks, run by :class:`skrcd.training.StageNet` once per
+training stage (see :mod:`skrcd.training.loop`).
+"""
 
 from __future__ import annotations
 
-from skorch.callbacks import Callback
+import math
 
-__all__ = ["EpochProgressBar"]
+import torch
+from skorch.callbacks import Callback, PassthroughScoring
+
+__all__ = ["EpochProgressBar", "TargetEntropy"]
 
 
 class EpochProgressBar(Callback):
-    """A tqdm progress bar over the epochs of each training stage.
+    """A tqdm progress bar over the epochs of each training stage (``verbose=1``).
 
     The bar's postfix shows the stage's latest logged losses.
 
@@ -33,3 +40,84 @@ class EpochProgressBar(Callback):
 
     def on_train_end(self, net, **kwargs):
         self.bar_.close()
+
+
+class TargetEntropy(Callback):
+    """Mean prediction entropy of the stage's network on the unlabelled target: a score without target labels.
+
+    At the end of each epoch, the stage's network (``net.module_``: the teacher in
+    the teacher stage, the student in the student stage) predicts every target
+    training row in eval mode; the mean over rows of ``-sum(p * log p)`` (nats) is
+    recorded as ``name``, and ``name + "_best"`` says whether it is the lowest so
+    far in the stage. Lower means more confident predictions on the target (the
+    criterion of skada's ``PredictionEntropyScorer``); monitor it with
+    ``EarlyStopping(monitor="target_entropy")`` or
+    ``Checkpoint(monitor="target_entropy_best")``. It reads no target label.
+
+    Parameters
+    ----------
+    name : str, default="target_entropy"
+        History column.
+    batch_size : int, default=1024
+        Rows per forward pass.
+
+    Examples
+    --------
+    >>> from skorch.callbacks import EarlyStopping
+    >>> from skrcd import RCDKDClassifier
+    >>> from skrcd.datasets import make_domain_shift
+    >>> X_src, y_src, X_tgt, _ = make_domain_shift(n_source=30, n_target=30, length=16, random_state=0)
+    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, selector_hidden=8, random_state=0,
+    ...                       callbacks=[TargetEntropy()])
+    >>> clf.fit(X_src, y_src, X_tgt).history_[-1]["target_entropy"] > 0
+    True
+    """
+
+    def __init__(self, name="target_entropy", batch_size=1024):
+        self.name = name
+        self.batch_size = batch_size
+
+    def initialize(self):
+        self.best_score_ = math.inf
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_score_ = _best_so_far(net.history, self.name, lower_is_better=True)
+
+    def on_epoch_end(self, net, **kwargs):
+        module, X = net.module_, net.data_.X_tgt
+        was_training = module.training
+        module.eval()
+        total = torch.zeros((), device=X.device)
+        with torch.no_grad():
+            for i in range(0, X.shape[0], self.batch_size):
+                out = module(X[i : i + self.batch_size])
+                logits = out[0] if isinstance(out, tuple) else out
+                total += torch.special.entr(torch.softmax(logits, dim=1)).sum()
+        module.train(was_training)
+        score = float(total) / max(X.shape[0], 1)
+        is_best = score < self.best_score_
+        if is_best:
+            self.best_score_ = score
+        net.history.record(self.name, score)
+        net.history.record(self.name + "_best", bool(is_best))
+
+
+def _best_so_far(history, name, lower_is_better=True):
+    """The best value of a column over the rows already in ``history`` (inf / -inf when none)."""
+    values = [row[name] for row in history if name in row]
+    if not values:
+        return math.inf if lower_is_better else -math.inf
+    return min(values) if lower_is_better else max(values)
+
+
+class _LossColumn(PassthroughScoring):
+    """skorch's ``PassthroughScoring`` (``train_loss``, ``valid_loss``) that knows the stage's earlier rows.
+
+    A stage resumed from a checkpoint, or continued by ``warm_start``, already has
+    rows; ``<name>_best`` then compares with them instead of starting afresh, so a
+    resumed fit writes the same history as an uninterrupted one.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_score_ = _best_so_far(net.history, self.name, self.lower_is_better)

@@ -7,6 +7,9 @@ honours at the end of the current step; a second Ctrl-C raises
 the stage's networks to their last completed epoch (a copy from
 :func:`snapshot_weights`) and raises :class:`TrainingInterrupted`, which the
 estimator turns into a :class:`FitInterruptedWarning` and a usable fitted estimator.
+
+skorch callbacks stop training the same way, by raising :class:`KeyboardInterrupt`
+(``EarlyStopping``); :func:`is_user_interrupt` is how the loop tells the two apart.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "deferred_sigint",
     "raise_if_requested",
     "interrupt_is_forced",
+    "is_user_interrupt",
     "note_interrupt",
     "snapshot_weights",
 ]
@@ -126,9 +130,10 @@ def raise_if_requested():
 
 
 def note_interrupt():
-    """Count a KeyboardInterrupt the loop handled gracefully (raised in a step or a callback)."""
+    """Count a Ctrl-C the loop handled gracefully: a later one is the second; a waiting press is used up."""
     if _STATE.active:
         _STATE.requests = max(_STATE.requests, 1)
+        _STATE.pending = False
 
 
 def interrupt_is_forced():
@@ -140,6 +145,25 @@ def interrupt_is_forced():
     False
     """
     return _STATE.active and _STATE.requests > 1
+
+
+def is_user_interrupt():
+    """Whether a :class:`KeyboardInterrupt` raised by a callback stands for a Ctrl-C rather than a stop request.
+
+    A callback stops training by raising :class:`KeyboardInterrupt` (skorch's
+    ``EarlyStopping``). While :func:`deferred_sigint` holds Ctrl-C, a press never
+    raises inside a callback: it is only recorded, so a callback's
+    :class:`KeyboardInterrupt` is its own stop request unless a press is waiting (or
+    this is the second press, raised by the handler). Where the handler is not
+    installed (a thread other than the main one, a foreign SIGINT handler), a
+    callback's :class:`KeyboardInterrupt` is taken as a stop request.
+
+    Examples
+    --------
+    >>> is_user_interrupt()
+    False
+    """
+    return _STATE.active and (_STATE.pending or _STATE.requests > 1)
 
 
 def snapshot_weights(stage):

@@ -18,7 +18,8 @@ from torch.nn import functional as F
 from ..nn.losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
 from ..selection.record import SelectionRecord
 
-__all__ = ["DomainTensors", "TrainingStage", "DANNStage", "SourceOnlyStage", "DistillationStage"]
+__all__ = ["DomainTensors", "TrainingStage", "DANNStage", "SourceOnlyStage", "DistillationStage",
+           "source_cross_entropy"]
 
 
 @dataclass
@@ -30,6 +31,9 @@ class DomainTensors:
     X_src : torch.Tensor of shape (n_src, channels, length)
     y_src : torch.Tensor of shape (n_src,), long
     X_tgt : torch.Tensor of shape (n_tgt, channels, length)
+    w_src : torch.Tensor of shape (n_src,) or None
+        Weight of each source row in the source cross-entropy terms
+        (``class_weight`` times ``sample_weight``); None: unweighted.
 
     Examples
     --------
@@ -42,6 +46,42 @@ class DomainTensors:
     X_src: torch.Tensor
     y_src: torch.Tensor
     X_tgt: torch.Tensor
+    w_src: torch.Tensor | None = None
+
+
+def source_cross_entropy(logits, data, idx):
+    """Cross-entropy of the source rows ``idx`` against their labels, weighted by ``data.w_src`` if set.
+
+    The weighted form is ``sum(w * loss) / sum(w)`` over the batch, the mean
+    ``torch.nn.functional.cross_entropy`` computes with class weights.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (len(idx), n_classes)
+    data : DomainTensors
+    idx : torch.Tensor
+        Source row indices of the batch.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar.
+
+    Examples
+    --------
+    >>> import torch
+    >>> data = DomainTensors(torch.zeros(2, 1, 4), torch.tensor([0, 1]), torch.zeros(2, 1, 4))
+    >>> logits = torch.tensor([[2.0, 0.0], [2.0, 0.0]])
+    >>> plain = source_cross_entropy(logits, data, torch.arange(2))
+    >>> data.w_src = torch.tensor([1.0, 0.0])  # the second row does not count
+    >>> bool(source_cross_entropy(logits, data, torch.arange(2)) < plain)
+    True
+    """
+    y = data.y_src[idx]
+    if data.w_src is None:
+        return F.cross_entropy(logits, y)
+    w = data.w_src[idx]
+    return (F.cross_entropy(logits, y, reduction="none") * w).sum() / w.sum().clamp_min(1e-12)
 
 
 class TrainingStage:
@@ -179,7 +219,7 @@ class DANNStage(TrainingStage):
         d = self.data
         logits_s, feats_s = self.model(d.X_src[src_idx])
         logits_t, feats_t = self.model(d.X_tgt[tgt_idx])
-        cls = F.cross_entropy(logits_s, d.y_src[src_idx])
+        cls = source_cross_entropy(logits_s, d, src_idx)
         dom = self._domain_loss(feats_s, logits_s, feats_t, logits_t, progress)
         loss = cls + self.domain_weight * dom
         self.optimizer.zero_grad(set_to_none=True)
@@ -218,7 +258,7 @@ class SourceOnlyStage(TrainingStage):
 
     def train_step(self, src_idx, tgt_idx, progress):
         logits, _ = self.model(self.data.X_src[src_idx])
-        loss = F.cross_entropy(logits, self.data.y_src[src_idx])
+        loss = source_cross_entropy(logits, self.data, src_idx)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -342,7 +382,7 @@ class DistillationStage(TrainingStage):
             logs["_n_" + key] = logs.get("_n_" + key, 0) + 1
 
         if self._needs_source:
-            x_s, y_s = self.data.X_src[src_idx], self.data.y_src[src_idx]
+            x_s = self.data.X_src[src_idx]
         for episode in range(self.n_episodes):
             s_logits, s_feats = self.student(x_t)
             s_probs = s_logits.detach().softmax(1)
@@ -358,7 +398,7 @@ class DistillationStage(TrainingStage):
                 kd = distillation_loss(src_logits, self.teacher_outputs.src_logits[src_idx], None, self.temperature)
             loss = self.kd_weight * kd
             if self.source_ce_weight:
-                ce = F.cross_entropy(src_logits, y_s)
+                ce = source_cross_entropy(src_logits, self.data, src_idx)
                 loss = loss + self.source_ce_weight * ce
                 log("loss_ce", ce.detach())
             if self.coral_weight:

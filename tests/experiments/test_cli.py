@@ -1,5 +1,10 @@
+import argparse
 import csv
 
+import pytest
+
+import skrcd
+from skrcd.__main__ import build_parser
 from skrcd.__main__ import main as cli_main
 from skrcd.experiments.benchmark import main as benchmark_main
 from skrcd.experiments.demo import run_demo
@@ -28,15 +33,82 @@ def test_benchmark_writes_csv_and_table(tmp_path, capsys):
     assert [row["stage"] for row in teacher] == ["teacher"]
 
 
-def test_cli_usage(capsys):
+def test_cli_usage_version_and_mistyped_commands(capsys):
     assert cli_main([]) == 0
-    assert "demo" in capsys.readouterr().out
-    assert cli_main(["nope"]) == 2
+    out = capsys.readouterr().out
+    for command in ("skrcd demo", "skrcd benchmark ", "skrcd benchmark speed", "skrcd benchmark deploy"):
+        assert command in out, command
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"skrcd {skrcd.__version__}"
+    for argv, choices in [(["demp"], "'demo', 'benchmark'"), (["benchmark", "sped"], "'speed', 'deploy'")]:
+        with pytest.raises(SystemExit) as exc:
+            cli_main(argv)
+        assert exc.value.code == 2
+        assert f"invalid choice: '{argv[-1]}' (choose from {choices})" in capsys.readouterr().err
+
+
+def test_every_option_of_every_command_has_help_text():
+    parsers = [build_parser()]
+    seen = []
+    while parsers:
+        parser = parsers.pop()
+        seen.append(parser.prog)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            else:
+                assert action.help, (parser.prog, action.option_strings or action.dest)
+    assert sorted(seen) == ["skrcd", "skrcd benchmark", "skrcd benchmark deploy", "skrcd benchmark speed",
+                            "skrcd demo"]
+
+
+@pytest.fixture
+def no_cuda(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["benchmark", "--device", "cuda"], "--device 'cuda': --device='cuda' was asked for but CUDA is not available"),
+    (["benchmark", "--device", "gpu"], "--device 'gpu'"),
+    (["benchmark", "--param", "temperature=0"], "--param: temperature must be"),
+    (["benchmark", "--param", "teacher_channels=[8,8]"], "teacher_channels must hold 3 widths"),
+    (["benchmark", "speed", "--threads", "a"], "--threads must be integers separated by commas, got 'a'"),
+    (["benchmark", "speed", "--threads", "0"], "--threads must be >= 1"),
+    (["benchmark", "speed", "--epochs", "-1"], "argument --epochs: must be >= 1, got -1"),
+    (["benchmark", "speed", "--epochs", "2", "--warmup", "2"], "--warmup 2 leaves no epoch to time"),
+    (["benchmark", "speed", "--device", "cuda"], "CUDA is not available"),
+    (["benchmark", "speed", "--param", "temperature=0"], "--param: temperature must be"),
+    (["demo", "--device", "cuda"], "CUDA is not available"),
+    (["demo", "--epochs", "0"], "argument --epochs: must be >= 1"),
+    (["demo", "--source", "31"], "--source 31: UCI-HAR subjects are 1..30"),
+    (["demo", "--source", "11"], "--source and --target are the same subject"),
+])
+def test_commands_refuse_bad_arguments_before_creating_any_file(no_cuda, tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    if argv[0] == "benchmark":
+        argv = argv + ["--out", str(out)]
+    with pytest.raises(SystemExit) as exc:
+        cli_main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err, err
+    assert "usage: skrcd " in err and "teacher_epochs" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["benchmark"], ["benchmark", "speed"], ["benchmark", "deploy"]])
+def test_out_naming_an_existing_file_is_refused(tmp_path, capsys, command):
+    path = tmp_path / "file"
+    path.write_text("kept")
+    with pytest.raises(SystemExit) as exc:
+        cli_main([*command, "--out", str(path)])
+    assert exc.value.code == 2 and f"--out '{path}' exists and is not a folder" in capsys.readouterr().err
+    assert path.read_text() == "kept" and list(tmp_path.iterdir()) == [path]
 
 
 def test_cli_dispatches_the_longest_command(capsys):
-    import pytest
-
     with pytest.raises(SystemExit) as exc:  # the speed benchmark's option check, not the benchmark's
         cli_main(["benchmark", "speed", "--param", "selector_width=64"])
     assert exc.value.code == 2
