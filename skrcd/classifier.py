@@ -46,6 +46,7 @@ from .training.interrupt import FitInterruptedWarning, deferred_sigint
 from .training.loop import FitContext
 from .training.stages import DANNStage, DistillationStage, DomainTensors
 from .training.teacher_cache import TeacherOutputs
+from .training.transaction import fit_transaction
 
 __all__ = ["RCDKDClassifier"]
 
@@ -469,13 +470,16 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         """Alias of ``history_`` for skorch callbacks."""
         return self.history_
 
+    @fit_transaction
     def fit(self, X, y, X_tgt=None, sample_domain=None, resume=False):
         """Train the teacher (DANN), then distil it into the student on the target.
 
         Ctrl-C stops training at the end of the current step: the estimator keeps
         the last completed epoch of the running stage, ``interrupted_`` says
         where, and a :class:`~skrcd.training.FitInterruptedWarning` is issued; a
-        second Ctrl-C raises :class:`KeyboardInterrupt` at once.
+        second Ctrl-C raises :class:`KeyboardInterrupt` at once. A fit that
+        raises (a second Ctrl-C included) leaves the estimator as it was before
+        the call: unfitted, or with its previous model.
 
         Parameters
         ----------
@@ -510,6 +514,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             An unreadable checkpoint file.
         FloatingPointError
             A loss became NaN or infinite (the message names stage and epoch).
+        skrcd.training.checkpoints.CheckpointDirInUseError
+            Another fit is using ``checkpoint_dir``.
         """
         self._check_params()
         split = split_domains(X, y, X_tgt, sample_domain, self.mask_label)
@@ -600,7 +606,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             msg += "; there is no student yet: predict uses the teacher"
         if self.checkpoint_dir is not None:
             msg += "; fit(..., resume=True) continues from the last checkpoint"
-        warnings.warn(msg, FitInterruptedWarning, stacklevel=4)
+        warnings.warn(msg, FitInterruptedWarning, stacklevel=5)
 
     def fit_teacher(self, ctx):
         """Stage 1: build the teacher and discriminator and train them with DANN.

@@ -6,7 +6,10 @@ A checkpoint is a skrcd file (:mod:`skrcd.persistence.archive`) of kind
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +18,94 @@ from skorch.callbacks import Callback
 
 from ..persistence.archive import NotJSONError, class_path, decode, encode, read_archive, write_archive
 
-__all__ = ["CHECKPOINT_FILE", "FitCheckpoints", "CheckpointCallback"]
+__all__ = ["CHECKPOINT_FILE", "LOCK_FILE", "FitCheckpoints", "CheckpointCallback", "CheckpointDirInUseError",
+           "checkpoint_lock"]
 
 #: The file name of the checkpoint in ``checkpoint_dir``.
 CHECKPOINT_FILE = "checkpoint.skrcd"
+#: The lock file in ``checkpoint_dir`` (locked while a fit uses the directory; the file itself stays).
+LOCK_FILE = "checkpoint.skrcd.lock"
+
+
+class CheckpointDirInUseError(RuntimeError):
+    """Another fit (in this process or another) is using the same ``checkpoint_dir``."""
+
+
+def _try_lock(fd):
+    """Lock an open file without waiting; False if someone else holds it. The lock ends when ``fd`` is closed."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (BlockingIOError, PermissionError):
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def checkpoint_lock(directory):
+    """Hold ``directory``'s checkpoint lock for a block; refuse if another fit holds it.
+
+    The lock is an OS file lock on ``directory/checkpoint.skrcd.lock`` (``flock``;
+    ``msvcrt.locking`` on Windows), so it is released when the block ends and also
+    when the process dies, even by SIGKILL: a crashed fit never leaves a stale
+    lock. The file records the holder's process id and host for the refusal
+    message.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        A checkpoint directory (created if missing).
+
+    Raises
+    ------
+    CheckpointDirInUseError
+        Another fit holds the lock.
+    ValueError
+        ``directory`` names something that is not a directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> with checkpoint_lock(d):
+    ...     try:
+    ...         with checkpoint_lock(d):
+    ...             pass
+    ...     except CheckpointDirInUseError as exc:
+    ...         print(str(exc)[:39])
+    checkpoint_dir is in use by another fit
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"checkpoint_dir {str(directory)!r} exists and is not a directory") from None
+    path = directory / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_lock(fd):
+            try:
+                owner = path.read_text(errors="replace").strip()[:200] or "unknown"
+            except OSError:
+                owner = "unknown"
+            raise CheckpointDirInUseError(
+                f"checkpoint_dir is in use by another fit (pid and host: {owner}; lock file {path}): concurrent "
+                "fits must not share a checkpoint directory; give each its own checkpoint_dir"
+            )
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        yield path
+    finally:
+        os.close(fd)
 # parameters that do not change what training computes: ignored when matching a checkpoint
 _NOT_TRAINING = {"verbose", "callbacks", "checkpoint_dir", "checkpoint_every", "n_threads",
                  "predict_batch_size", "device"}
