@@ -37,6 +37,10 @@ __all__ = [
 ]
 
 
+#: The largest float32: real parameters end up in float32 arithmetic, so larger ones count as not finite.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 class InvalidParameterError(ValueError, TypeError):
     """A parameter value that satisfies none of its constraints (both a ``ValueError`` and a ``TypeError``)."""
 
@@ -57,7 +61,7 @@ def _is_bool(value):
 
 
 class Interval(Constraint):
-    """A number in a range; reals must be finite, and booleans are not numbers here.
+    """A number in a range; reals must be finite (within float32's range), and booleans are not numbers here.
 
     Parameters
     ----------
@@ -86,8 +90,8 @@ class Interval(Constraint):
     def is_satisfied_by(self, value):
         if _is_bool(value) or not isinstance(value, self.kind):
             return False
-        if self.kind is numbers.Real and not math.isfinite(value):
-            return False
+        if self.kind is numbers.Real and not (math.isfinite(value) and abs(value) <= _FLOAT32_MAX):
+            return False  # the networks compute in float32: a larger number overflows there
         if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
             return False
         if self.high is not None and (value > self.high or (value == self.high and self.closed in ("left", "neither"))):

@@ -31,9 +31,12 @@ from .data import (
     check_length,
     check_n_features,
     check_network_input,
+    check_network_output,
     check_same_channels,
+    find_non_finite,
     is_flat_table,
     to_panel,
+    warn_unstandardized_scale,
 )
 from .domains import _is_masked, check_sample_domain, split_domains
 from .nn.networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size
@@ -513,7 +516,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         skrcd.persistence.ModelFileError
             An unreadable checkpoint file.
         FloatingPointError
-            A loss became NaN or infinite (the message names stage and epoch).
+            A loss became NaN or infinite, or a stage left non-finite weights or
+            outputs (the message names stage and epoch).
         skrcd.training.checkpoints.CheckpointDirInUseError
             Another fit is using ``checkpoint_dir``.
         """
@@ -526,6 +530,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.n_channels_ = split.X_src.shape[1]
         self.n_timepoints_ = split.X_src.shape[2]
         self.n_features_in_ = split.X_src.shape[2] if is_flat_table(X, split.X_src) else self.n_channels_
+        if not self.standardize:
+            warn_unstandardized_scale((split.X_src, split.X_tgt), ("the source data", "the target data"), stacklevel=4)
         source_stats = None  # the source's own statistics with standardize="domain"
         if self.standardize == "domain":  # each domain with its own statistics; predict uses the target's
             self.channel_mean_, self.channel_std_ = channel_stats(split.X_tgt)
@@ -582,6 +588,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             self.fit_time_[name] = time.perf_counter() - t0
             if ctx.interrupted is not None:
                 break
+            self._check_finite(name, ctx)
         self.fit_time_["total"] = time.perf_counter() - t_start
         self.interrupted_ = ctx.interrupted
         if self.interrupted_ is not None:
@@ -592,6 +599,25 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.n_parameters_ = {
             k: count_parameters(getattr(self, k + "_")) for k in ("teacher", "student") if getattr(self, k + "_") is not None
         }
+
+    def _check_finite(self, name, ctx):
+        """After stage ``name``: every network's weights, and the outputs of the stage's own network on the
+        training data, must be finite; otherwise a ``FloatingPointError`` names the stage and its last epoch."""
+        data = {"X (source)": ctx.data.X_src, "X_tgt": ctx.data.X_tgt}
+        for attr in ("teacher_", "discriminator_", "student_", "adapter_"):
+            net = getattr(self, attr, None)
+            if net is None:
+                continue
+            bad = find_non_finite(net, data if attr == name + "_" else {}, self.predict_batch_size)
+            if bad is None:
+                continue
+            rows = [r for r in self.history_ if r.get("epoch") is not None]
+            where = (f"after epoch {rows[-1]['epoch']} of stage {rows[-1]['stage']!r}" if rows
+                     else f"in stage {name!r} (no epoch was trained)")
+            raise FloatingPointError(
+                f"{attr} has a non-finite {bad} {where}: the {name} stage diverged; lower {name}_lr or check the "
+                "input scale"
+            )
 
     def _finish_interrupted(self):
         """After a Ctrl-C: fill the attributes of stages that never ran, and warn where fit stopped."""
@@ -624,7 +650,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         teacher = self.initialize_teacher(ctx.n_channels, ctx.n_classes).to(ctx.device)
         check_network_input(teacher, ctx.n_channels, {"X": data.X_src.shape[2], "X_tgt": data.X_tgt.shape[2]},
                             "teacher")
-        t_feats = feature_size(teacher, ctx.n_channels, self.n_timepoints_)
+        t_feats = check_network_output(teacher, ctx.n_channels, self.n_timepoints_, ctx.n_classes, "teacher")
         self.teacher_ = teacher
         self.discriminator_ = self.initialize_discriminator(t_feats).to(ctx.device)
         if self.teacher_epochs > 0:
