@@ -38,6 +38,8 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MAX_METADATA_BYTES",
+    "FieldReader",
+    "short_repr",
     "ModelFileError",
     "NotJSONError",
     "class_path",
@@ -63,6 +65,95 @@ _MAX_OBJECTS = 1_000_000
 
 class ModelFileError(ValueError):
     """A file is not a readable skrcd file: corrupt, truncated, foreign or written by a newer skrcd."""
+
+
+# ------------------------------------------------------------ reading fields
+def short_repr(value, limit=60):
+    """``repr`` of a value read from a file, cut to ``limit`` characters for a message.
+
+    Examples
+    --------
+    >>> short_repr("x" * 100)[-6:]
+    'xxx...'
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _describe(types):
+    names = {dict: "a dict", list: "a list", str: "a str", int: "an int", float: "a float", bool: "a bool",
+             type(None): "null"}
+    return " or ".join(names.get(t, f"a {t.__module__}.{t.__qualname__}" if t.__module__ != "builtins"
+                                 else f"a {t.__name__}") for t in _as_tuple(types))
+
+
+class FieldReader:
+    """Reads the fields of one untrusted file; a malformed field raises :class:`ModelFileError` naming it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, for the messages.
+
+    Examples
+    --------
+    >>> reader = FieldReader("model.skrcd")
+    >>> reader.get({"epoch": 3}, "epoch", int, "epoch")
+    3
+    >>> reader.get({"epoch": "3"}, "epoch", int, "epoch")
+    Traceback (most recent call last):
+    ...
+    skrcd.persistence.archive.ModelFileError: model.skrcd is corrupt or incomplete: epoch: a str ('3'), not an int
+    """
+
+    #: Nesting depth and sequence length :meth:`decode` accepts by default.
+    max_depth, max_items = 8, 256
+
+    def __init__(self, path):
+        self.path = path
+
+    @staticmethod
+    def key(key):
+        """A key read from the file, as part of a field name: a str as it is (cut to 40 characters), else its repr."""
+        return key[:40] if isinstance(key, str) else short_repr(key, 40)
+
+    def error(self, field, what):
+        """The :class:`ModelFileError` for a malformed ``field`` (to raise)."""
+        return ModelFileError(f"{self.path} is corrupt or incomplete: {field}: {what}")
+
+    def get(self, mapping, key, types, field, default=...):
+        """``mapping[key]``, which must be of ``types`` (a bool is not an int here); ``default`` if missing."""
+        if not isinstance(mapping, dict):
+            raise self.error(field.rpartition(".")[0] or field, f"a {type(mapping).__name__}, not a dict")
+        if key not in mapping:
+            if default is not ...:
+                return default
+            raise self.error(field, "missing")
+        value = mapping[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+            raise self.error(field, f"{_describe(type(value))} ({short_repr(value)}), not {_describe(types)}")
+        return value
+
+    def decode(self, value, field, depth=0, limit=...):
+        """:func:`decode` of a JSON value, refusing deep nesting and (with ``limit``) long sequences."""
+        limit = self.max_items if limit is ... else limit
+        if depth > self.max_depth:
+            raise self.error(field, f"nested more than {self.max_depth} levels deep")
+        if isinstance(value, list):
+            if limit is not None and len(value) > limit:
+                raise self.error(field, f"{len(value)} items (at most {limit})")
+            return [self.decode(v, field, depth + 1, limit) for v in value]
+        if isinstance(value, dict):
+            if set(value) == {"__tuple__"}:
+                return tuple(self.decode(self.get(value, "__tuple__", list, field), field, depth + 1, limit))
+            if limit is not None and len(value) > limit:
+                raise self.error(field, f"{len(value)} entries (at most {limit})")
+            return {k: self.decode(v, field, depth + 1, limit) for k, v in value.items()}
+        return value
 
 
 # ------------------------------------------------------------------ JSON values

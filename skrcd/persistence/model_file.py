@@ -35,7 +35,17 @@ from .._device import cpu_pickle_state, resolve_device, restore_pickle_device
 from .._param_validation import validate_params
 from ..nn.networks import DomainDiscriminator
 from ..selection.dqn import DQNSelector
-from .archive import ModelFileError, NotJSONError, class_path, encode, load_tensors, read_raw, write_archive
+from .archive import (
+    FieldReader,
+    ModelFileError,
+    NotJSONError,
+    class_path,
+    encode,
+    load_tensors,
+    read_raw,
+    short_repr,
+    write_archive,
+)
 
 __all__ = ["ModelFileMixin", "save", "load"]
 
@@ -117,7 +127,7 @@ def _network_spec(est, attr, net):
 # ----------------------------------------------------------- reading untrusted files
 #: Limits on what a model file's parameters and network settings may hold (sizes are checked against the stored
 #: tensors; these bound the work of reading the settings themselves).
-_MAX_DEPTH, _MAX_ITEMS, _MAX_NAME = 8, 256, 64
+_MAX_ITEMS, _MAX_NAME = 256, 64
 #: The fitted attributes ``load`` checks in detail: name -> what the value must be.
 _CORE_ATTRIBUTES = {
     "classes_": "a 1-D array of at least one label",
@@ -136,62 +146,9 @@ _CORE_ATTRIBUTES = {
 _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_")
 
 
-class _Reader:
-    """Reads one model file's fields; every malformed field raises :class:`ModelFileError` naming it."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def error(self, field, what):
-        return ModelFileError(f"{self.path} is corrupt or incomplete: {field}: {what}")
-
-    def get(self, mapping, key, types, field, default=...):
-        if not isinstance(mapping, dict):
-            raise self.error(field.rpartition(".")[0] or field, f"a {type(mapping).__name__}, not a dict")
-        if key not in mapping:
-            if default is not ...:
-                return default
-            raise self.error(field, "missing")
-        value = mapping[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
-            raise self.error(field, f"a {type(value).__name__} ({_short(value)}), not {_describe(types)}")
-        return value
-
-    def decode(self, value, field, depth=0, limit=_MAX_ITEMS):
-        """:func:`decode` of a JSON value, refusing deep nesting and long sequences."""
-        if depth > _MAX_DEPTH:
-            raise self.error(field, f"nested more than {_MAX_DEPTH} levels deep")
-        if isinstance(value, list):
-            if limit is not None and len(value) > limit:
-                raise self.error(field, f"{len(value)} items (at most {limit})")
-            return [self.decode(v, field, depth + 1, limit) for v in value]
-        if isinstance(value, dict):
-            if set(value) == {"__tuple__"}:
-                return tuple(self.decode(self.get(value, "__tuple__", list, field), field, depth + 1, limit))
-            if limit is not None and len(value) > limit:
-                raise self.error(field, f"{len(value)} entries (at most {limit})")
-            return {k: self.decode(v, field, depth + 1, limit) for k, v in value.items()}
-        return value
-
-
-def _as_tuple(types):
-    return types if isinstance(types, tuple) else (types,)
-
-
-def _describe(types):
-    names = {dict: "a dict", list: "a list", str: "a str", int: "an int", float: "a float", bool: "a bool",
-             type(None): "null"}
-    return " or ".join(names.get(t, t.__name__) for t in _as_tuple(types))
-
-
 def _name(key):
     """A key of the file, as a field name in a message."""
-    return key[:60] if isinstance(key, str) else _short(key)
-
-
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return key[:60] if isinstance(key, str) else short_repr(key)
 
 
 def _is_int(value, low=None):
@@ -232,7 +189,7 @@ def _restore_attribute(reader, name, value):
         try:
             dtype = np.dtype(dtype_name)
         except (TypeError, ValueError):
-            raise reader.error(field + ".dtype", f"{_short(dtype_name)} is not a dtype") from None
+            raise reader.error(field + ".dtype", f"{short_repr(dtype_name)} is not a dtype") from None
         if dtype.kind not in "UO" or dtype.itemsize > 4 * 1024:
             raise reader.error(field + ".dtype", f"{dtype} is not a string or object dtype of at most 1024 chars")
         try:
@@ -246,7 +203,7 @@ def _numeric_dtype(reader, name, field):
     try:
         dtype = np.dtype(name)
     except (TypeError, ValueError):
-        raise reader.error(field, f"{_short(name)} is not a dtype") from None
+        raise reader.error(field, f"{short_repr(name)} is not a dtype") from None
     if dtype.kind not in "biuf" or dtype.itemsize > 16:
         raise reader.error(field, f"{dtype} is not a numeric dtype")
     return dtype
@@ -256,7 +213,7 @@ def _check_core_attributes(reader, attrs, standardize):
     """The fitted attributes that size the networks and the inputs of ``predict``."""
     def need(name, ok):
         if name not in attrs or not ok(attrs[name]):
-            got = "missing" if name not in attrs else _short(attrs[name])
+            got = "missing" if name not in attrs else short_repr(attrs[name])
             raise reader.error(f"attributes.{name}", f"{got}, not {_CORE_ATTRIBUTES[name]}")
 
     need("classes_", lambda v: isinstance(v, np.ndarray) and v.ndim == 1 and v.size >= 1 and (
@@ -310,7 +267,7 @@ def _network_config(reader, attr, spec, klass):
         value = reader.decode(value, field)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
                 isinstance(value, int) and not 0 <= value <= 2**31):
-            raise reader.error(field, f"{_short(value)} is not a finite number within [0, 2**31]")
+            raise reader.error(field, f"{short_repr(value)} is not a finite number within [0, 2**31]")
         config[key] = value
     return config
 
@@ -354,9 +311,9 @@ def _network_plan(reader, attr, spec, overrides):
     if build == "argument":
         argument = reader.get(spec, "argument", str, f"networks.{attr}.argument")
         if argument != attr[:-1] or argument not in overrides:
-            raise reader.error(f"networks.{attr}.argument", f"{_short(argument)} is not the argument for {attr}")
+            raise reader.error(f"networks.{attr}.argument", f"{short_repr(argument)} is not the argument for {attr}")
         return ("argument", argument)
-    raise reader.error(f"networks.{attr}.build", f"{_short(build)} is not a way skrcd builds networks")
+    raise reader.error(f"networks.{attr}.build", f"{short_repr(build)} is not a way skrcd builds networks")
 
 
 def _build_network(est, attr, plan, overrides, reader, stored):
@@ -370,7 +327,7 @@ def _build_network(est, attr, plan, overrides, reader, stored):
             net.load_state_dict(stored)
         except (RuntimeError, TypeError, ValueError) as exc:
             raise reader.error(f"tensors networks.{attr}", f"the saved {attr} weights do not fit the module passed "
-                                                           f"to load ({_short(str(exc))})") from None
+                                                           f"to load ({short_repr(str(exc))})") from None
         return net
     if plan[0] == "hook":
         def make():
@@ -383,14 +340,14 @@ def _build_network(est, attr, plan, overrides, reader, stored):
             shape = make()
     except Exception as exc:  # noqa: BLE001 - settings the constructor refuses
         raise reader.error(f"networks.{attr}", f"the saved settings do not build a network ({type(exc).__name__}: "
-                                               f"{_short(str(exc))})") from None
+                                               f"{short_repr(str(exc))})") from None
     _check_state(reader, attr, shape.state_dict(), stored)
     net = make()
     try:
         net.load_state_dict(stored)
     except (RuntimeError, TypeError, ValueError) as exc:
-        raise reader.error(f"tensors networks.{attr}", f"the saved {attr} weights do not fit ({_short(str(exc))})") \
-            from None
+        raise reader.error(f"tensors networks.{attr}",
+                           f"the saved {attr} weights do not fit ({short_repr(str(exc))})") from None
     return net
 
 
@@ -520,7 +477,7 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     """
     target = None if device is None else resolve_device(device)  # the caller's argument, before the file is read
     meta, raw = read_raw(path, "model")
-    reader = _Reader(path)
+    reader = FieldReader(path)
     # 1. the metadata, checked before any tensor is unpickled
     klass = _estimator_class(reader.get(meta, "class", str, "class"), cls)
     params, unsaved = _read_params(reader, meta, klass)
@@ -589,7 +546,7 @@ def _read_params(reader, meta, klass):
     unsaved = reader.get(meta, "unsaved_params", dict, "unsaved_params", default={})
     for name, value in unsaved.items():
         if not isinstance(value, str) or len(value) > 256:
-            raise reader.error(f"unsaved_params.{_name(name)}", f"{_short(value)} is not a class path")
+            raise reader.error(f"unsaved_params.{_name(name)}", f"{short_repr(value)} is not a class path")
     constraints = getattr(klass, "_parameter_constraints", {})
     for name, value in params.items():
         if name in constraints and name not in unsaved:
