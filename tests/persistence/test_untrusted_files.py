@@ -92,7 +92,7 @@ def _load_or_refuse(path, X):
     ("teacher", "attributes.teacher"),  # a parameter
     ("student_", "attributes.student_"),  # a network: restored from the networks entry only
     ("X" * 100 + "_", "attributes.XXX"),
-])
+], ids=["predict", "a_property", "dunder", "a_parameter", "a_network", "too_long"])
 def test_only_fitted_attribute_names_are_restored(saved, tmp_path, name, match):
     path, meta, tensors, _ = saved
     meta = json.loads(json.dumps(meta))
@@ -147,6 +147,12 @@ def test_a_huge_selector_is_refused_before_anything_is_allocated(saved, tmp_path
     (lambda m: m.update(versions=[1]) or m.update(format_version=99), "format version 99"),
     (lambda m: m.update(params=[]), "params: a list"),
     (lambda m: m.update(unsaved_params={"teacher": ["x"]}), "unsaved_params.teacher"),
+], ids=[
+    'predict_batch_size_0', 'n_threads_0', 'device_GPU', 'student_channels_1000_items', 'n_channels_1e9',
+    'n_channels_negative', 'n_features_in_inconsistent', 'classes_empty', 'classes_dtype_huge',
+    'interrupted_epoch_beyond_n_epochs', 'selector_memory_capacity_2e40', 'selector_hidden_str',
+    'selector_unknown_setting', 'adapter_built_as_selector', 'network_named_predict',
+    'teacher_from_another_argument', 'versions_list_newer_format', 'params_list', 'unsaved_params_not_str'
 ])
 def test_each_malformed_field_is_named(saved, tmp_path, edit, match):
     path, meta, tensors, _ = saved
@@ -164,7 +170,8 @@ def test_each_malformed_field_is_named(saved, tmp_path, edit, match):
     ("nan_weights", "networks.student_.head.weight: not finite"),
     ("arrays_missing", "tensors arrays"),
     ("array_of_bfloat16", "arrays.channel_mean_"),
-])
+], ids=["metadata_too_large", "compressed_tensors", "legacy_torch_format", "many_members", "nan_weights",
+        "arrays_missing", "array_of_bfloat16"])
 def test_hostile_containers_are_refused(saved, tmp_path, case, match):
     path, meta, tensors, _ = saved
     kwargs = {}

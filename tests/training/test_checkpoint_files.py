@@ -108,6 +108,13 @@ def _stage(tensors):
      "stage.strategy.optimizer.state.step"),
     (lambda m, t: _stage(t)["teacher_outputs"].update(tgt_mc=torch.zeros(2, 3)), "teacher_outputs.tgt_mc"),
     (lambda m, t: t.update(stage=[]), "tensors stage: a list"),
+], ids=[
+    'epoch_999', 'epoch_negative', 'epoch_2_with_one_row', 'epoch_0_with_one_row', 'n_epochs_mismatch', 'epoch_str',
+    'stage_int', 'stage_unknown', 'completed_stages_str', 'completed_stages_has_own_stage', 'history_dict',
+    'history_rows_not_dicts', 'fingerprint_list', 'fingerprint_without_data', 'rng_float', 'rng_generator_short',
+    'networks_list', 'teacher_weight_shape', 'stage_weight_shape', 'stage_module_missing', 'stage_weight_nan',
+    'memory_size_beyond_capacity', 'memory_state_shape', 'memory_position_str', 'optimizer_state_shape',
+    'selector_optimizer_step_negative', 'tgt_mc_shape', 'stage_list'
 ])
 def test_each_malformed_checkpoint_field_is_named(data, checkpoint, tmp_path, edit, match):
     meta, tensors, _ = checkpoint
