@@ -56,7 +56,8 @@ def test_standardised_fit_is_scale_invariant(data, scale):
     assert len(np.unique(scaled.predict(X_tgt * scale))) > 1
 
 
-@pytest.mark.parametrize("scale, match", [(1e20, "values up to .*e\\+20"), (1e-20, "values no larger than")])
+@pytest.mark.parametrize("scale, match", [(1e20, "values up to .*e\\+20"), (1e-20, "values no larger than")],
+                         ids=["1e20", "1e-20"])
 def test_unstandardised_extreme_scales_warn(data, scale, match):
     X_src, y_src, X_tgt, _ = data
     clf = RCDKDClassifier(**TINY, standardize=False)
