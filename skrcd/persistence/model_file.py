@@ -12,7 +12,13 @@ Loading never executes code from the file: JSON is parsed, tensors are read
 with ``weights_only=True``, the estimator class is looked up among the classes
 already defined (the subclasses of :class:`ModelFileMixin`, such as
 :class:`~skrcd.RCDKDClassifier` and its subclasses; nothing is imported) and the
-networks are rebuilt from their saved settings before their weights are loaded. A
+networks are rebuilt from their saved settings before their weights are loaded.
+The file is untrusted input: its metadata are checked before any tensor is read,
+only fitted-attribute names that shadow nothing are set, parameters go through
+the estimator's parameter table, and each network is first built on torch's
+``meta`` device and compared with the stored tensors, so a file cannot make
+:func:`load` allocate more than it holds; a malformed field raises
+:class:`~skrcd.persistence.ModelFileError` naming it. A
 parameter that is not JSON-able (a custom teacher or discriminator module, a custom
 selection strategy, callbacks, a ``RandomState``) is recorded by class path only;
 :func:`load` sets it to ``None`` unless the caller passes it (``teacher=``,
@@ -23,6 +29,7 @@ selection strategy, callbacks, a ``RandomState``) is recorded by class path only
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import re
 import warnings
@@ -254,8 +261,6 @@ def _check_attribute_name(reader, klass, name, params):
 
 def _network_config(reader, attr, spec, klass):
     """The constructor settings of a network rebuilt from its class: known names, plain values within limits."""
-    import inspect
-
     allowed = set(inspect.signature(klass.__init__).parameters) - {"self"}
     config = {}
     for key, value in spec.items():

@@ -229,7 +229,7 @@ def _mutations(meta):
     """(label, mutated metadata): each field deleted, renamed and replaced by values of other types and sizes."""
     paths = list(_paths(meta))
     for i, path in enumerate(paths):
-        values = [VALUES[(i * 2 + j) % len(VALUES)] for j in range(2)]
+        values = [VALUES[i % len(VALUES)]]
         renames = ["rename"] if len(path) <= 2 else []  # the names of the entries: fields, attributes, networks
         for kind in ["delete", *renames] + [("value", v) for v in values]:
             m = json.loads(json.dumps(meta))
@@ -295,8 +295,8 @@ def test_fuzz_every_field_of_a_model_file(saved, tmp_path, data):
     cases = [(label, lambda m=m: _write(tmp_path / "f.skrcd", m, tensor_bytes=tensor_bytes))
              for label, m in _mutations(meta)]
     cases += [(label, lambda t=t: _write(tmp_path / "f.skrcd", meta, t)) for label, t in _tensor_mutations(tensors)]
-    for k in range(1, 24):
-        at = len(raw) * k // 24
+    for k in range(1, 16):
+        at = len(raw) * k // 16
         cases.append((f"truncated@{at}", lambda at=at: _write_bytes(tmp_path / "f.skrcd", raw[:at])))
         flipped = bytearray(raw)
         flipped[at] ^= 0x5A
@@ -309,7 +309,7 @@ def test_fuzz_every_field_of_a_model_file(saved, tmp_path, data):
             except Exception as exc:  # noqa: BLE001 - the point of the test
                 raise AssertionError(f"{label}: {type(exc).__name__}: {exc}") from None
             outcomes["refused" if outcome else "loaded"] += 1
-    assert len(cases) > 400 and outcomes["refused"] > 300 and outcomes["loaded"] > 20, outcomes
+    assert len(cases) > 350 and outcomes["refused"] > 250 and outcomes["loaded"] > 20, outcomes
 
 
 def _write_bytes(path, content):
