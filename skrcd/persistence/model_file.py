@@ -270,11 +270,24 @@ def _network_config(reader, attr, spec, klass):
         if key not in allowed:
             raise reader.error(field, f"not a setting of {klass.__name__}")
         value = reader.decode(value, field)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
-                isinstance(value, int) and not 0 <= value <= 2**31):
-            raise reader.error(field, f"{short_repr(value)} is not a finite number within [0, 2**31]")
+        items = value if isinstance(value, (tuple, list)) and len(value) <= _MAX_NAME else (value,)
+        if not all(_plain_setting(v) for v in items):
+            raise reader.error(field, f"{short_repr(value)} is not a plain setting (numbers within [0, 2**31], "
+                                      "booleans, short strings, or a short tuple of them)")
         config[key] = value
     return config
+
+
+def _plain_setting(value):
+    """A constructor setting read from a file: None, a bool, a string of at most 64 characters, an int within
+    [0, 2**31] or a finite float (sizes are then checked against the stored tensors)."""
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, str):
+        return len(value) <= _MAX_NAME
+    if isinstance(value, int):
+        return 0 <= value <= 2**31
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _check_state(reader, attr, expected, stored):

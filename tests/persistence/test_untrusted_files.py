@@ -139,7 +139,8 @@ def test_a_huge_selector_is_refused_before_anything_is_allocated(saved, tmp_path
     (lambda m: m["attributes"].update(classes_={"__ndarray__": ["a"], "dtype": "<U999999999"}), "classes_.dtype"),
     (lambda m: m["attributes"].update(interrupted_={"stage": "teacher", "epoch": 9, "n_epochs": 2}), "interrupted_"),
     (lambda m: m["networks"]["selector_"].update(memory_capacity=2**40), "selector_.memory_capacity"),
-    (lambda m: m["networks"]["selector_"].update(hidden="8"), "selector_.hidden"),
+    (lambda m: m["networks"]["selector_"].update(hidden="8"), "networks.selector_: the saved settings do not build"),
+    (lambda m: m["networks"]["selector_"].update(hidden=[[8]]), "selector_.hidden: \\[\\[8\\]\\] is not a plain"),
     (lambda m: m["networks"]["selector_"].update(evil=1), "selector_.evil: not a setting of DQNSelector"),
     (lambda m: m["networks"]["adapter_"].update(build="dqn_selector"), "adapter_.build"),
     (lambda m: m["networks"].update(predict={"build": "linear"}), "networks.predict"),
@@ -151,7 +152,7 @@ def test_a_huge_selector_is_refused_before_anything_is_allocated(saved, tmp_path
     'predict_batch_size_0', 'n_threads_0', 'device_GPU', 'student_channels_1000_items', 'n_channels_1e9',
     'n_channels_negative', 'n_features_in_inconsistent', 'classes_empty', 'classes_dtype_huge',
     'interrupted_epoch_beyond_n_epochs', 'selector_memory_capacity_2e40', 'selector_hidden_str',
-    'selector_unknown_setting', 'adapter_built_as_selector', 'network_named_predict',
+    'selector_hidden_nested', 'selector_unknown_setting', 'adapter_built_as_selector', 'network_named_predict',
     'teacher_from_another_argument', 'versions_list_newer_format', 'params_list', 'unsaved_params_not_str'
 ])
 def test_each_malformed_field_is_named(saved, tmp_path, edit, match):
