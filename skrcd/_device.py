@@ -47,7 +47,9 @@ def resolve_device(device, fallback_to_cpu=False, what="device"):
     Raises
     ------
     ValueError
-        CUDA asked for and not available, without ``fallback_to_cpu``.
+        Not a device name; a device type other than CPU, CUDA or MPS; CUDA (or
+        that CUDA device index) or MPS asked for and not available, without
+        ``fallback_to_cpu``.
 
     Examples
     --------
@@ -56,11 +58,26 @@ def resolve_device(device, fallback_to_cpu=False, what="device"):
     """
     if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{what}={device!r} is not a device: use 'auto', 'cpu', 'cuda', 'cuda:<index>' or 'mps'") \
+            from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{what}={str(device)!r}: skrcd runs on 'cpu', 'cuda' or 'mps' devices")
+    if device.type == "cuda":
+        missing = "CUDA is not available" if not torch.cuda.is_available() else None
+        if missing is None and device.index is not None and device.index >= torch.cuda.device_count():
+            missing = f"this machine has {torch.cuda.device_count()} CUDA device(s)"
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        missing = None if mps is not None and mps.is_available() else "MPS is not available"
+    else:
+        missing = None
+    if missing is not None:
         if not fallback_to_cpu:
-            raise ValueError(f"{what}={str(device)!r} was asked for but CUDA is not available")
-        warnings.warn(f"{what} {device} but CUDA is not available here: the networks are on the CPU",
+            raise ValueError(f"{what}={str(device)!r} was asked for but {missing}")
+        warnings.warn(f"{what} {device} but {missing} here: the networks are on the CPU",
                       DeviceFallbackWarning, stacklevel=3)
         return torch.device("cpu")
     return device

@@ -37,6 +37,10 @@ __all__ = [
 ]
 
 
+#: The largest float32: real parameters end up in float32 arithmetic, so larger ones count as not finite.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 class InvalidParameterError(ValueError, TypeError):
     """A parameter value that satisfies none of its constraints (both a ``ValueError`` and a ``TypeError``)."""
 
@@ -56,8 +60,12 @@ def _is_bool(value):
     return isinstance(value, (bool, np.bool_))
 
 
+_INT64_MAX = 2**63 - 1
+
+
 class Interval(Constraint):
-    """A number in a range; reals must be finite, and booleans are not numbers here.
+    """A number in a range; reals must be finite (within float32's range), ints within int64's, and booleans are
+    not numbers here.
 
     Parameters
     ----------
@@ -86,8 +94,10 @@ class Interval(Constraint):
     def is_satisfied_by(self, value):
         if _is_bool(value) or not isinstance(value, self.kind):
             return False
-        if self.kind is numbers.Real and not math.isfinite(value):
-            return False
+        if self.kind is numbers.Real and not (math.isfinite(value) and abs(value) <= _FLOAT32_MAX):
+            return False  # the networks compute in float32: a larger number overflows there
+        if self.kind is numbers.Integral and abs(int(value)) > _INT64_MAX:
+            return False  # torch takes sizes, strides and counts as 64-bit integers
         if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
             return False
         if self.high is not None and (value > self.high or (value == self.high and self.closed in ("left", "neither"))):
@@ -220,6 +230,9 @@ class SequenceOf(Constraint):
 class Callbacks(Constraint):
     """A list of skorch callbacks as skorch's ``callbacks`` takes them: instances, classes or ``(name, callback)``.
 
+    Each must be a :class:`skorch.callbacks.Callback` (instance or subclass): the
+    training loop initialises and configures callbacks as skorch does.
+
     Examples
     --------
     >>> from skorch.callbacks import EarlyStopping, PrintLog
@@ -228,10 +241,10 @@ class Callbacks(Constraint):
     (True, False)
     """
 
-    _METHODS = ("on_train_begin", "on_epoch_end", "on_train_end")
-
     def _is_callback(self, item):
-        return all(callable(getattr(item, m, None)) for m in self._METHODS)
+        from skorch.callbacks import Callback
+
+        return isinstance(item, Callback) or (isinstance(item, type) and issubclass(item, Callback))
 
     def is_satisfied_by(self, value):
         if not isinstance(value, (tuple, list)):

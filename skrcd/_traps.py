@@ -229,7 +229,7 @@ def warn_x_tgt_traps(estimator, n_x, n_tgt, X_tgt=None):
     traps = x_tgt_traps(n_x, n_tgt, X_tgt=X_tgt)
     for trap in traps:
         msg = _MESSAGES[trap].format(cls=type(estimator).__name__, mask=getattr(estimator, "mask_label", -1))
-        warnings.warn(msg, XTgtTrapWarning, stacklevel=3)
+        warnings.warn(msg, XTgtTrapWarning, stacklevel=4)
     return traps
 
 

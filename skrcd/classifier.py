@@ -35,9 +35,12 @@ from .data import (
     check_length,
     check_n_features,
     check_network_input,
+    check_network_output,
     check_same_channels,
+    find_non_finite,
     is_flat_table,
     to_panel,
+    warn_unstandardized_scale,
 )
 from .domains import _is_masked, check_sample_domain, split_domains
 from .nn.networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size
@@ -51,6 +54,7 @@ from .training.loop import FitContext
 from .training.adaptation import TEACHER_OBJECTIVES, CDANStage, RefinementStage, VADAStage
 from .training.stages import DANNStage, DistillationStage, DomainTensors
 from .training.teacher_cache import TeacherOutputs
+from .training.transaction import fit_transaction
 
 __all__ = ["RCDKDClassifier", "SelectionCollapseWarning", "PAPER_PARAMS"]
 
@@ -609,6 +613,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         """Alias of ``history_`` (skorch's name). Callbacks get each stage's own rows as ``net.history``."""
         return self.history_
 
+    @fit_transaction
     def fit(self, X, y, X_tgt=None, *args, sample_domain=None, sample_weight=None, resume=False):
         """Train the teacher (DANN), then distil it into the student on the target.
 
@@ -617,7 +622,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         estimator keeps the last completed epoch of the running stage,
         ``interrupted_`` says where, and a
         :class:`~skrcd.training.FitInterruptedWarning` is issued; a second Ctrl-C
-        raises :class:`KeyboardInterrupt` at once.
+        raises :class:`KeyboardInterrupt` at once. A fit that
+        raises (a second Ctrl-C included) leaves the estimator as it was before the
+        call: unfitted, or with its previous model.
 
         Parameters
         ----------
@@ -661,6 +668,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         FloatingPointError
             A value of the history became NaN or infinite (the message names stage,
             epoch and key).
+            A stage left non-finite weights or outputs (the message names the stage).
+        skrcd.training.checkpoints.CheckpointDirInUseError
+            Another fit is using ``checkpoint_dir``.
         """
         if args:
             raise TypeError(
@@ -701,6 +711,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.n_channels_ = split.X_src.shape[1]
         self.n_timepoints_ = split.X_src.shape[2]
         self.n_features_in_ = split.X_src.shape[2] if flat else self.n_channels_
+        if not self.standardize:
+            warn_unstandardized_scale((split.X_src, split.X_tgt), ("the source data", "the target data"))
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         train, valid = self._validation_rows(y_idx, seed)
         X_train = split.X_src if train is None else split.X_src[train]
@@ -819,6 +831,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             self.fit_time_[name] = time.perf_counter() - t0
             if ctx.interrupted is not None:
                 break
+            self._check_finite(name, ctx)
         self.fit_time_["total"] = time.perf_counter() - t_start
         self.interrupted_ = ctx.interrupted
         if self.interrupted_ is not None:
@@ -829,6 +842,25 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.n_parameters_ = {
             k: count_parameters(getattr(self, k + "_")) for k in ("teacher", "student") if getattr(self, k + "_") is not None
         }
+
+    def _check_finite(self, name, ctx):
+        """After stage ``name``: every network's weights, and the outputs of the stage's own network on the
+        training data, must be finite; otherwise a ``FloatingPointError`` names the stage and its last epoch."""
+        data = {"X (source)": ctx.data.X_src, "X_tgt": ctx.data.X_tgt}
+        for attr in ("teacher_", "discriminator_", "student_", "adapter_"):
+            net = getattr(self, attr, None)
+            if net is None:
+                continue
+            bad = find_non_finite(net, data if attr == name + "_" else {}, self.predict_batch_size)
+            if bad is None:
+                continue
+            rows = [r for r in self.history_ if r.get("epoch") is not None]
+            where = (f"after epoch {rows[-1]['epoch']} of stage {rows[-1]['stage']!r}" if rows
+                     else f"in stage {name!r} (no epoch was trained)")
+            raise FloatingPointError(
+                f"{attr} has a non-finite {bad} {where}: the {name} stage diverged; lower {name}_lr or check the "
+                "input scale"
+            )
 
     def _finish_interrupted(self):
         """After a Ctrl-C: fill the attributes of stages that never ran, and warn where fit stopped."""
@@ -843,7 +875,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             msg += "; there is no student yet: predict uses the teacher"
         if self.checkpoint_dir is not None:
             msg += "; fit(..., resume=True) continues from the last checkpoint"
-        warnings.warn(msg, FitInterruptedWarning, stacklevel=4)
+        warnings.warn(msg, FitInterruptedWarning, stacklevel=user_stacklevel())
 
     def fit_teacher(self, ctx):
         """Stage 1: build the teacher and discriminator and train them (``teacher_method``).
@@ -863,7 +895,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             teacher = self.initialize_teacher(ctx.n_channels, ctx.n_classes).to(ctx.device)
         check_network_input(teacher, ctx.n_channels, {"X": data.X_src.shape[2], "X_tgt": data.X_tgt.shape[2]},
                             "teacher")
-        t_feats = feature_size(teacher, ctx.n_channels, self.n_timepoints_)
+        t_feats = check_network_output(teacher, ctx.n_channels, self.n_timepoints_, ctx.n_classes, "teacher")
         self.teacher_ = teacher
         discriminator = self.fitted_network(ctx, "discriminator_")
         if discriminator is None:

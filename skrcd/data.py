@@ -61,6 +61,8 @@ import warnings
 
 import numpy as np
 
+from ._warnings import user_stacklevel
+
 __all__ = [
     "to_panel",
     "is_flat_table",
@@ -70,8 +72,12 @@ __all__ = [
     "check_same_channels",
     "check_length",
     "check_network_input",
+    "check_network_output",
+    "find_non_finite",
     "channel_stats",
+    "warn_unstandardized_scale",
     "LengthMismatchWarning",
+    "DataScaleWarning",
 ]
 
 _LONG_COLUMNS = (("instances", "timepoints", "variable", "value"), ("case_id", "reading_id", "dim_id", "value"))
@@ -79,6 +85,10 @@ _LONG_COLUMNS = (("instances", "timepoints", "variable", "value"), ("case_id", "
 
 class ComplexDataError(TypeError, ValueError):
     """Complex-valued input: a ``TypeError`` that is also the ``ValueError`` scikit-learn expects."""
+
+
+class DataScaleWarning(UserWarning):
+    """Raw (unstandardised) inputs at a scale where the float32 networks lose the signal."""
 
 
 class LengthMismatchWarning(UserWarning):
@@ -672,16 +682,38 @@ def check_length(X, reference_length, module=None, name="X", network="network",
     )
 
 
-def channel_stats(*panels, eps=1e-6):
+#: Panel elements per float64 chunk in :func:`channel_stats` (bounds its temporary memory to 8 MiB).
+_STATS_CHUNK = 1 << 20
+
+
+def _float64_chunks(panels):
+    """Float64 copies of consecutive blocks of rows of the panels, at most ``_STATS_CHUNK`` elements each."""
+    for p in panels:
+        rows = max(1, _STATS_CHUNK // max(1, p.shape[1] * p.shape[2]))
+        for i in range(0, p.shape[0], rows):
+            yield np.array(p[i : i + rows], dtype=np.float64)  # a copy: the caller's panel is never written
+
+
+def channel_stats(*panels, rel_floor=1e-6):
     """Per-channel mean and standard deviation over all samples and time steps of the panels.
 
-    Panels may differ in length (not in channel count).
+    Computed in float64 (two passes, in chunks of rows), so values anywhere in
+    float32's range (1e-30, 1e20, ...) give finite statistics. Panels may differ in
+    length (not in channel count).
+
+    The standard deviation of each channel is floored, relative to that channel's
+    scale (its largest absolute value): at ``rel_floor`` times the scale, and at
+    least float32's smallest normal number. A constant channel (or one that
+    varies only by float32 rounding) then standardises to about zero at any
+    scale, and dividing by the result never overflows. A channel that is zero
+    everywhere gets a standard deviation of 1 (it stays zero, and values seen
+    there later are not blown up).
 
     Parameters
     ----------
-    *panels : numpy.ndarray of shape (n_i, channels, length_i), float32
-    eps : float, default=1e-6
-        Floor of the standard deviation.
+    *panels : numpy.ndarray of shape (n_i, channels, length_i)
+    rel_floor : float, default=1e-6
+        Floor of the standard deviation, as a fraction of the channel's scale.
 
     Returns
     -------
@@ -695,11 +727,202 @@ def channel_stats(*panels, eps=1e-6):
     (dtype('float32'), dtype('float32'))
     >>> bool(np.allclose(mean, 0.6))
     True
+    >>> X = np.stack([np.full((3, 8), 1e20), np.linspace(0, 1e-20, 24).reshape(3, 8)], axis=1)
+    >>> mean, std = channel_stats(X.astype(np.float32))
+    >>> bool(np.isfinite(mean).all() and np.isfinite(std).all()), round(float(std[0]) / 1e20, 9), bool(std[1] > 1e-21)
+    (True, 1e-06, True)
     """
-    if len({p.shape[2] for p in panels}) == 1:
-        both = np.concatenate(panels)
-        mean, std = both.mean(axis=(0, 2)), both.std(axis=(0, 2))
-    else:
-        flat = np.concatenate([p.transpose(1, 0, 2).reshape(p.shape[1], -1) for p in panels], axis=1)
-        mean, std = flat.mean(axis=1), flat.std(axis=1)
-    return mean.astype(np.float32), np.maximum(std, eps).astype(np.float32)
+    n_channels = panels[0].shape[1]
+    count = sum(p.shape[0] * p.shape[2] for p in panels)
+    total, scale = np.zeros(n_channels), np.zeros(n_channels)
+    for chunk in _float64_chunks(panels):
+        total += chunk.sum(axis=(0, 2))
+        scale = np.maximum(scale, np.abs(chunk).max(axis=(0, 2)))
+    mean = total / count
+    squares = np.zeros(n_channels)
+    for chunk in _float64_chunks(panels):
+        chunk -= mean[None, :, None]
+        squares += np.einsum("ijk,ijk->j", chunk, chunk)
+    std = np.sqrt(squares / count)
+    floor = np.maximum(rel_floor * scale, np.finfo(np.float32).tiny)
+    std = np.where(scale > 0, np.maximum(std, floor), 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+#: Largest absolute input value, without standardisation, below which the networks' float32 batch-norm statistics
+#: stay far from overflow (their squares overflow float32 from about 1.8e19).
+_RAW_SCALE_HIGH = 1e15
+#: Smallest absolute input value, without standardisation, above which the signal stands clear of batch norm's
+#: eps (1e-5, a standard deviation of about 3e-3).
+_RAW_SCALE_LOW = 1e-3
+
+
+def warn_unstandardized_scale(panels, names, stacklevel=None):
+    """Warn when raw inputs (``standardize=False``) are too large or too small for float32 networks.
+
+    Values beyond ``1e15`` make the batch-norm variances of the networks overflow
+    float32 as training proceeds; a panel whose largest absolute value is below
+    ``1e-3`` drowns in batch norm's ``eps``. Either way the model tends to predict
+    one class for every window. Standardisation (``standardize="domain"`` or
+    ``"joint"``) handles any scale.
+
+    Parameters
+    ----------
+    panels : sequence of numpy.ndarray
+    names : sequence of str
+        The argument name of each panel, for the message.
+    stacklevel : int, optional
+        Of :func:`warnings.warn`; by default the first caller outside skrcd.
+
+    Warns
+    -----
+    DataScaleWarning
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_unstandardized_scale([np.full((2, 1, 4), 1e20, np.float32)], ["X"])
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    X has values up to 1e+20 and standardize=False: ...
+    """
+    if stacklevel is None:
+        stacklevel = user_stacklevel()
+    for X, name in zip(panels, names):
+        top = max(float(X.max()), -float(X.min()))
+        if top > _RAW_SCALE_HIGH:
+            why = f"values up to {top:.3g}"
+        elif 0 < top < _RAW_SCALE_LOW:
+            why = f"values no larger than {top:.3g}"
+        else:
+            continue
+        warnings.warn(
+            f"{name} has {why} and standardize=False: at this scale the float32 networks lose the signal "
+            f"(batch-norm variances overflow above about {_RAW_SCALE_HIGH:.0e} or vanish in its eps below about "
+            f"{_RAW_SCALE_LOW:.0e}) and the model tends to predict one class; use standardize='domain' or 'joint', "
+            "or rescale the data",
+            DataScaleWarning, stacklevel=stacklevel,
+        )
+
+
+def check_network_output(module, n_channels, length, n_classes, network="teacher"):
+    """Dry-run a ``(logits, features)`` network once and check what it returns; give its feature size.
+
+    The module runs in eval mode without gradients on zeros of shape
+    ``(2, n_channels, length)`` and must return a pair of tensors: logits of shape
+    ``(2, n_classes)`` and features of shape ``(2, n_features)``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    n_channels, length, n_classes : int
+    network : str, default="teacher"
+        Name of the network for the message.
+
+    Returns
+    -------
+    int
+        The feature size.
+
+    Raises
+    ------
+    TypeError
+        Not a pair of tensors.
+    ValueError
+        Logits or features of the wrong shape (the message gives the shapes).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrcd.nn import CNN1D
+    >>> check_network_output(CNN1D(2, 3, (4, 4, 4)), 2, 16, 3)
+    4
+    >>> check_network_output(CNN1D(2, 5, (4, 4, 4)), 2, 16, 3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the teacher network returned logits of shape (2, 5) for a batch of 2 windows: expected (2, 3), ...
+    """
+    import torch
+
+    params = next(iter(module.parameters()), None)
+    device = params.device if params is not None else "cpu"
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(2, n_channels, length, device=device))
+    finally:
+        module.train(was_training)
+    how = f"the {network} network must return (logits, features) from forward"
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        kinds = type(out).__name__
+        if isinstance(out, (tuple, list)):
+            kinds += " of " + ", ".join(type(t).__name__ for t in out)
+        raise TypeError(f"{how}, a pair of tensors; {type(module).__name__} returned a {kinds}")
+    logits, features = out
+    if tuple(logits.shape) != (2, n_classes):
+        raise ValueError(
+            f"the {network} network returned logits of shape {tuple(logits.shape)} for a batch of 2 windows: "
+            f"expected (2, {n_classes}), one score per class ({n_classes} classes in y); {how}"
+        )
+    if features.dim() != 2 or features.shape[0] != 2 or features.shape[1] < 1:
+        raise ValueError(
+            f"the {network} network returned features of shape {tuple(features.shape)} for a batch of 2 windows: "
+            f"expected (2, n_features); {how}"
+        )
+    return int(features.shape[1])
+
+
+def find_non_finite(module, panels=(), batch_size=4096):
+    """The first non-finite weight of a ``(logits, features)`` network, or of its outputs on some panels.
+
+    The outputs are computed in eval mode without gradients (no state of the
+    module changes, no random number is drawn), ``batch_size`` windows at a time.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    panels : dict of {str: torch.Tensor}, optional
+        Input name -> batch of windows on the module's device.
+    batch_size : int, default=4096
+
+    Returns
+    -------
+    str or None
+        What is not finite (``"weight head.weight"``, ``"logits on X_tgt"``), or
+        None when everything is finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrcd.nn import CNN1D
+    >>> net = CNN1D(2, 3, (4, 4, 4))
+    >>> print(find_non_finite(net, {"X": torch.randn(5, 2, 16)}))
+    None
+    >>> with torch.no_grad():
+    ...     net.head.bias[0] = float("nan")
+    >>> find_non_finite(net, {"X": torch.randn(5, 2, 16)})
+    'weight head.bias'
+    """
+    import torch
+
+    for name, tensor in module.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return f"weight {name}"
+    if not panels:
+        return None
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            for arg, X in panels.items():
+                for i in range(0, X.shape[0], batch_size):
+                    logits, features = module(X[i : i + batch_size])
+                    if not bool(torch.isfinite(logits).all()):
+                        return f"logits on {arg}"
+                    if not bool(torch.isfinite(features).all()):
+                        return f"features on {arg}"
+    finally:
+        module.train(was_training)
+    return None

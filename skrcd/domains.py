@@ -168,7 +168,7 @@ def _split(X, y, X_tgt, sample_domain, mask_label):
                 f"y contains the mask label {mask_label!r} although X_tgt is given; with X_tgt, X and y "
                 "must be the labelled source only"
             )
-        check_length(Xt, Xa.shape[2], name="X_tgt", reference="X (source)", stacklevel=5)
+        check_length(Xt, Xa.shape[2], name="X_tgt", reference="X (source)", stacklevel=6)
         return DomainSplit(Xa, ya, Xt, "X_tgt")
     if sample_domain is not None:
         sd = check_sample_domain(sample_domain, Xa.shape[0])
@@ -196,6 +196,6 @@ def _source_only(Xa, ya):
         "fit got no target domain (no X_tgt, no sample_domain < 0, no masked labels): training in "
         "source-only mode, the source doubling as the target",
         NoTargetWarning,
-        stacklevel=5,
+        stacklevel=6,
     )
     return DomainSplit(Xa, ya, Xa.copy(), "source_only")

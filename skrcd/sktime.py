@@ -132,6 +132,32 @@ class RCDKDSktimeClassifier(_MaskedScore, BaseClassifier):
         self.estimator = estimator
         super().__init__()
 
+    def fit(self, X, y):
+        """Fit a clone of ``estimator``: masked rows are the target, the others the labelled source.
+
+        Parameters
+        ----------
+        X : sktime Panel
+        y : array-like of shape (n_instances,)
+            Labels; rows labelled ``estimator.mask_label`` are the unlabelled target.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            If every row carries the mask label: there is no labelled source (sktime
+            would otherwise fit nothing and predict the one label it saw, the mask
+            label).
+        """
+        mask_label = (self.estimator if self.estimator is not None else RCDKDClassifier()).mask_label
+        labels = np.asarray(y)
+        if labels.ndim == 1 and labels.shape[0] and mask_label is not None and _is_masked(labels, mask_label).all():
+            raise ValueError(f"every label equals the mask label {mask_label!r}: there is no labelled source")
+        return super().fit(X, y)
+
     def _fit(self, X, y):
         estimator = clone(self.estimator) if self.estimator is not None else RCDKDClassifier()
         labelled = ~_is_masked(np.asarray(y), estimator.mask_label)

@@ -108,3 +108,26 @@ def test_grid_search_on_the_threading_backend_restores_the_thread_count():
         assert torch.get_num_threads() == 2 and _fresh_thread_count() == 2
     finally:
         torch.set_num_threads(before)
+def test_devices_that_are_not_there_or_not_supported(monkeypatch, tmp_path):
+    """fit and load(device=...) follow one rule: a device that is not there, or not one skrcd runs on, is refused."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="device='cuda:3' was asked for but this machine has 1 CUDA device"):
+        resolve_device("cuda:3")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='mps' was asked for but MPS is not available"):
+        resolve_device("mps")
+    with pytest.warns(DeviceFallbackWarning, match="MPS is not available here"):
+        assert resolve_device("mps", fallback_to_cpu=True) == torch.device("cpu")
+    for bad, match in [("meta", "skrcd runs on 'cpu', 'cuda' or 'mps'"), ("GPU", "is not a device")]:
+        with pytest.raises(ValueError, match=match):
+            resolve_device(bad)
+    X_src, y_src, X_tgt, _ = make_domain_shift(n_source=30, n_target=30, length=16, random_state=0)
+    with pytest.raises(ValueError, match="^device must be"):  # the parameter table names it before any work
+        RCDKDClassifier(**dict(TINY, device="GPU")).fit(X_src, y_src, X_tgt)
+    with pytest.raises(ValueError, match="device='meta'"):
+        RCDKDClassifier(**dict(TINY, device="meta")).fit(X_src, y_src, X_tgt)
+    path = RCDKDClassifier(**TINY).fit(X_src, y_src, X_tgt).save(tmp_path / "m.skrcd")
+    for bad in ("GPU", "meta", "mps", "cuda:3"):
+        with pytest.raises(ValueError, match="^device"):
+            RCDKDClassifier.load(path, device=bad)

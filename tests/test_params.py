@@ -19,8 +19,8 @@ ESTIMATORS = [RCDKDClassifier, SourceOnlyClassifier, DANNStudentClassifier, Mobi
 BAD = {
     "teacher": ["lstm", 3],
     "discriminator": ["mlp"],
-    "teacher_channels": [(8, 0, 8), (8, 8), 8, (), (8, 8.5, 8)],
-    "student_channels": [(4, 4), (4, -1, 4), None],
+    "teacher_channels": [(8, 0, 8), (8, 8), 8, 64, (), (8, 8.5, 8)],
+    "student_channels": [(4, 4), (4, -1, 4), (0, 8, 8), None],
     "kernel_size": [0, 2.5],
     "stride": [0],
     "dropout": [1.0, -0.1, math.nan],
@@ -46,7 +46,7 @@ BAD = {
     "mc_passes": [0],
     "teacher_refresh": ["x"],
     "selection": ["best", None],
-    "alpha1": [-0.2],
+    "alpha1": [-0.2, math.inf],
     "alpha2": [math.inf],
     "reward_baseline": ["median"],
     "selector_state": ["student", None],
@@ -54,13 +54,13 @@ BAD = {
     "reward_quantile": [0, 1, 1.5, "0.5"],
     "selector_bias_noise": ["both"],
     "selector_hidden": [0],
-    "selector_sigma0": [-0.1],
-    "selector_gamma": [1.5, -1],
+    "selector_sigma0": [-0.1, -1],
+    "selector_gamma": [1.5, -1, 5],
     "selector_lr": [0],
     "selector_batch_size": [0],
     "memory_capacity": [0],
-    "learning_starts": [-1],
-    "selector_tau": [0, 5, 1.0001],
+    "learning_starts": [-1, -5],
+    "selector_tau": [0, 5, 1.0001, -1],
     "mask_label": [[1], math.nan],
     "device": ["gpu", "cuda:x", 0, None],
     "n_threads": [0, 1.0],
@@ -151,7 +151,7 @@ def test_predict_checks_the_parameters_it_uses(data, tmp_path):
     X_src, y_src, X_tgt, _ = data
     clf = RCDKDClassifier(**dict(TINY, teacher_epochs=1, student_epochs=1)).fit(X_src, y_src, X_tgt)
     expected = clf.predict_proba(X_tgt)
-    for name, value in [("predict_batch_size", 0), ("n_threads", "2"), ("device", "gpu")]:
+    for name, value in [("predict_batch_size", 0), ("n_threads", "2"), ("n_threads", 0), ("device", "gpu")]:
         bad = RCDKDClassifier.load(clf.save(tmp_path / "model.skrcd")).set_params(**{name: value})
         for method in ("predict", "predict_proba", "predict_features"):
             with pytest.raises(InvalidParameterError, match=f"^{name} must be"):

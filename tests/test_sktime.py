@@ -39,6 +39,26 @@ def test_adapter_reads_masked_rows_as_target_and_matches_the_core_estimator():
     assert set(single.predict(X_tgt)) == {5} and not hasattr(single, "estimator_")
 
 
+@pytest.mark.parametrize("labels, mask_label", [
+    (np.full(10, -1), -1),
+    (np.full(10, "unlabelled"), "unlabelled"),
+    (np.full(10, -1.0), -1),
+])
+def test_adapter_never_predicts_the_mask_label_when_every_row_is_masked(labels, mask_label):
+    """sktime fits nothing and predicts the one label it saw when y holds a single label: that would be the mask
+    label, so the adapter refuses at fit."""
+    X = np.random.default_rng(0).normal(size=(10, 2, 16))
+    adapter = RCDKDSktimeClassifier(RCDKDClassifier(**TINY, mask_label=mask_label))
+    with pytest.raises(ValueError, match=f"every label equals the mask label {mask_label!r}: there is no labelled"):
+        adapter.fit(X, labels)
+    assert not adapter.is_fitted
+    with pytest.raises(ValueError, match="every label equals the mask label -1"):
+        RCDKDSktimeClassifier().fit(X, np.full(10, -1))  # the default estimator's mask label
+    # mask_label=None switches the convention off: -1 is then a real (single) class, predicted as sktime does
+    plain = RCDKDSktimeClassifier(RCDKDClassifier(**TINY, mask_label=None)).fit(X, np.full(10, -1))
+    assert set(plain.predict(X)) == {-1}
+
+
 def test_scenario_task_hides_every_target_label_from_training():
     X, y, cv = scenario_task(2, 11)
     sc = load_scenario("uci_har", 2, 11)

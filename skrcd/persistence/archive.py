@@ -11,8 +11,12 @@ A skrcd file is a zip archive of two members:
     ``torch.save`` of a dict of plain tensors and state dicts, read back with
     ``torch.load(weights_only=True)``.
 
-Reading never executes code from the file. Corrupt, truncated, foreign or
-too-new files raise :class:`ModelFileError`.
+Reading never executes code from the file, and treats it as untrusted: the
+metadata is capped at :data:`MAX_METADATA_BYTES`; the tensors must be stored
+uncompressed in torch's zip format with uncompressed records (so no member can
+claim more memory than the file holds), and every tensor read must own its
+bytes (no view claiming more elements than were stored). Corrupt, truncated,
+foreign, hostile or too-new files raise :class:`ModelFileError`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from .._version import __version__
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "MAX_METADATA_BYTES",
+    "FieldReader",
+    "short_repr",
     "ModelFileError",
     "NotJSONError",
     "class_path",
@@ -40,16 +47,113 @@ __all__ = [
     "decode",
     "write_archive",
     "read_archive",
+    "read_raw",
+    "load_tensors",
     "read_metadata",
 ]
 
 FORMAT_NAME = "skrcd"
 FORMAT_VERSION = 1
 _META, _TENSORS = "skrcd.json", "tensors.pt"
+#: The largest metadata (``skrcd.json``, uncompressed) a file may have: a history of thousands of epochs fits.
+MAX_METADATA_BYTES = 8 * 2**20
+#: The most entries a skrcd zip (outer) may list; it has two.
+_MAX_MEMBERS = 16
+#: The most objects (containers and tensors) the tensor payload may hold.
+_MAX_OBJECTS = 1_000_000
 
 
 class ModelFileError(ValueError):
     """A file is not a readable skrcd file: corrupt, truncated, foreign or written by a newer skrcd."""
+
+
+# ------------------------------------------------------------ reading fields
+def short_repr(value, limit=60):
+    """``repr`` of a value read from a file, cut to ``limit`` characters for a message.
+
+    Examples
+    --------
+    >>> short_repr("x" * 100)[-6:]
+    'xxx...'
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _describe(types):
+    names = {dict: "a dict", list: "a list", str: "a str", int: "an int", float: "a float", bool: "a bool",
+             type(None): "null"}
+    return " or ".join(names.get(t, f"a {t.__module__}.{t.__qualname__}" if t.__module__ != "builtins"
+                                 else f"a {t.__name__}") for t in _as_tuple(types))
+
+
+class FieldReader:
+    """Reads the fields of one untrusted file; a malformed field raises :class:`ModelFileError` naming it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, for the messages.
+
+    Examples
+    --------
+    >>> reader = FieldReader("model.skrcd")
+    >>> reader.get({"epoch": 3}, "epoch", int, "epoch")
+    3
+    >>> reader.get({"epoch": "3"}, "epoch", int, "epoch")
+    Traceback (most recent call last):
+    ...
+    skrcd.persistence.archive.ModelFileError: model.skrcd is corrupt or incomplete: epoch: a str ('3'), not an int
+    """
+
+    #: Nesting depth and sequence length :meth:`decode` accepts by default.
+    max_depth, max_items = 8, 256
+
+    def __init__(self, path):
+        self.path = path
+
+    @staticmethod
+    def key(key):
+        """A key read from the file, as part of a field name: a str as it is (cut to 40 characters), else its repr."""
+        return key[:40] if isinstance(key, str) else short_repr(key, 40)
+
+    def error(self, field, what):
+        """The :class:`ModelFileError` for a malformed ``field`` (to raise)."""
+        return ModelFileError(f"{self.path} is corrupt or incomplete: {field}: {what}")
+
+    def get(self, mapping, key, types, field, default=...):
+        """``mapping[key]``, which must be of ``types`` (a bool is not an int here); ``default`` if missing."""
+        if not isinstance(mapping, dict):
+            raise self.error(field.rpartition(".")[0] or field, f"a {type(mapping).__name__}, not a dict")
+        if key not in mapping:
+            if default is not ...:
+                return default
+            raise self.error(field, "missing")
+        value = mapping[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+            raise self.error(field, f"{_describe(type(value))} ({short_repr(value)}), not {_describe(types)}")
+        return value
+
+    def decode(self, value, field, depth=0, limit=...):
+        """:func:`decode` of a JSON value, refusing deep nesting and (with ``limit``) long sequences."""
+        limit = self.max_items if limit is ... else limit
+        if depth > self.max_depth:
+            raise self.error(field, f"nested more than {self.max_depth} levels deep")
+        if isinstance(value, list):
+            if limit is not None and len(value) > limit:
+                raise self.error(field, f"{len(value)} items (at most {limit})")
+            return [self.decode(v, field, depth + 1, limit) for v in value]
+        if isinstance(value, dict):
+            if set(value) == {"__tuple__"}:
+                return tuple(self.decode(self.get(value, "__tuple__", list, field), field, depth + 1, limit))
+            if limit is not None and len(value) > limit:
+                raise self.error(field, f"{len(value)} entries (at most {limit})")
+            return {k: self.decode(v, field, depth + 1, limit) for k, v in value.items()}
+        return value
 
 
 # ------------------------------------------------------------------ JSON values
@@ -147,7 +251,22 @@ def write_archive(path, kind, meta, tensors):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
     return path
+
+
+def _fsync_directory(directory):
+    """Make a rename in ``directory`` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _check_meta(meta, path, kind):
@@ -157,14 +276,73 @@ def _check_meta(meta, path, kind):
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelFileError(f"{path} is corrupt: format_version {version!r} is not a positive integer")
     if version > FORMAT_VERSION:
-        wrote = meta.get("versions", {}).get("skrcd", "?")
+        versions = meta.get("versions")
+        wrote = versions.get("skrcd", "?") if isinstance(versions, dict) else "?"
         raise ModelFileError(
             f"{path} has file format version {version}, written by skrcd {wrote}; this skrcd reads format "
             f"versions up to {FORMAT_VERSION}: upgrade skrcd to load it"
         )
     if kind is not None and meta.get("kind") != kind:
         hint = " (resume it with fit(..., resume=True))" if meta.get("kind") == "checkpoint" else ""
-        raise ModelFileError(f"{path} holds a skrcd {meta.get('kind')!r}, not a {kind!r}{hint}")
+        raise ModelFileError(f"{path} holds a skrcd {str(meta.get('kind'))[:40]!r}, not a {kind!r}{hint}")
+
+
+def _member_count(path):
+    """The entry count of a zip's end-of-central-directory record (None if there is none), read before
+    :class:`zipfile.ZipFile` builds an object per entry."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 22 - 65535))
+        tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return None
+    return int.from_bytes(tail[at + 10 : at + 12], "little")
+
+
+def _check_torch_payload(raw, path):
+    """The tensors are torch's zip format with uncompressed records that fit in the payload."""
+    if raw[:4] != b"PK\x03\x04":
+        raise ModelFileError(f"{path}: its tensors are not in torch's zip format (an unsafe or foreign payload)")
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as inner:
+            infos = inner.infolist()
+    except (zipfile.BadZipFile, EOFError, ValueError, OverflowError) as exc:
+        raise ModelFileError(f"{path}: its tensors are corrupt ({exc})") from None
+    total = 0
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+            raise ModelFileError(f"{path}: its tensors hold a compressed record ({info.filename[:80]!r}), which "
+                                 "skrcd never writes")
+        total += info.file_size
+    if total > len(raw):
+        raise ModelFileError(f"{path}: its tensors claim {total} bytes in a payload of {len(raw)}")
+
+
+def _check_tensor_data(data, n_bytes, path):
+    """Walk the loaded payload: plain containers and dense CPU tensors holding no more bytes than were read."""
+    seen, todo, claimed, count = set(), [data], 0, 0
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        count += 1
+        if count > _MAX_OBJECTS:
+            raise ModelFileError(f"{path}: its tensors hold more than {_MAX_OBJECTS} objects")
+        if isinstance(obj, torch.Tensor):
+            if obj.layout != torch.strided or obj.device.type != "cpu" or obj.is_quantized:
+                raise ModelFileError(f"{path}: its tensors hold a {obj.layout} {obj.device.type} tensor; skrcd "
+                                     "stores dense CPU tensors only")
+            claimed += obj.numel() * obj.element_size()
+            if claimed > n_bytes:
+                raise ModelFileError(f"{path}: its tensors claim more elements than the file stores (a view of "
+                                     "shared or repeated storage)")
+        elif isinstance(obj, dict):
+            todo.extend(obj.keys())
+            todo.extend(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            todo.extend(obj)
 
 
 def read_archive(path, kind=None, tensors=True):
@@ -190,24 +368,68 @@ def read_archive(path, kind=None, tensors=True):
     FileNotFoundError
         No file at ``path``.
     """
+    meta, raw = read_raw(path, kind, tensors)
+    return meta, (None if raw is None else load_tensors(raw, path))
+
+
+def read_raw(path, kind=None, tensors=True):
+    """The metadata of a skrcd file, checked, and its tensor payload as bytes (not yet unpickled).
+
+    Lets a reader check the metadata before it reads any tensor (see
+    :func:`load_tensors`). Parameters, returns (bytes or None for the tensors) and
+    errors as :func:`read_archive`.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    count = _member_count(path)
+    if count is not None and count > _MAX_MEMBERS:
+        raise ModelFileError(f"{path} is not a skrcd file (its zip lists {count} entries; a skrcd file has 2)")
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
             if _META not in names or (tensors and _TENSORS not in names):
                 raise ModelFileError(f"{path} is not a skrcd file (it lacks {_META} or {_TENSORS})")
+            size = zf.getinfo(_META).file_size
+            if size > MAX_METADATA_BYTES:
+                raise ModelFileError(f"{path}: its metadata ({size} bytes) exceed the limit of {MAX_METADATA_BYTES}")
             try:
                 meta = json.loads(zf.read(_META).decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
                 raise ModelFileError(f"{path} is corrupt: its metadata is not valid JSON ({exc})") from None
             _check_meta(meta, path, kind)
-            raw = zf.read(_TENSORS) if tensors else None
-    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raw = None
+            if tensors:
+                info = zf.getinfo(_TENSORS)
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise ModelFileError(f"{path}: its tensors are compressed, which skrcd never writes")
+                raw = zf.read(_TENSORS)
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, ValueError, OverflowError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
         raise ModelFileError(f"{path} is not a skrcd file, or it is truncated or corrupt ({exc})") from None
-    if raw is None:
-        return meta, None
+    return meta, raw
+
+
+def load_tensors(raw, path):
+    """Unpickle a tensor payload read by :func:`read_raw` with ``torch.load(weights_only=True)``, after checking
+    that it is torch's zip format with uncompressed records, and that its tensors own their bytes.
+
+    Parameters
+    ----------
+    raw : bytes
+    path : str or path-like
+        For the messages.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ModelFileError
+    """
+    _check_torch_payload(raw, path)
     try:
         data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure here means an unreadable or unsafe payload
@@ -217,7 +439,8 @@ def read_archive(path, kind=None, tensors=True):
         ) from None
     if not isinstance(data, dict):
         raise ModelFileError(f"{path} is corrupt: its tensors are a {type(data).__name__}, not a dict")
-    return meta, data
+    _check_tensor_data(data, len(raw), path)
+    return data
 
 
 def read_metadata(path):

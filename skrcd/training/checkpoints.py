@@ -6,19 +6,117 @@ A checkpoint is a skrcd file (:mod:`skrcd.persistence.archive`) of kind
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
+import math
+import os
+import socket
 from pathlib import Path
 
 import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from ..persistence.archive import NotJSONError, class_path, decode, encode, read_archive, write_archive
+from ..persistence.archive import (
+    FieldReader,
+    NotJSONError,
+    class_path,
+    encode,
+    load_tensors,
+    read_raw,
+    short_repr,
+    write_archive,
+)
 
-__all__ = ["CHECKPOINT_FILE", "FitCheckpoints", "CheckpointCallback"]
+__all__ = ["CHECKPOINT_FILE", "LOCK_FILE", "FitCheckpoints", "CheckpointCallback", "CheckpointDirInUseError",
+           "checkpoint_lock"]
 
 #: The file name of the checkpoint in ``checkpoint_dir``.
 CHECKPOINT_FILE = "checkpoint.skrcd"
+#: The lock file in ``checkpoint_dir`` (locked while a fit uses the directory; the file itself stays).
+LOCK_FILE = "checkpoint.skrcd.lock"
+
+
+class CheckpointDirInUseError(RuntimeError):
+    """Another fit (in this process or another) is using the same ``checkpoint_dir``."""
+
+
+def _try_lock(fd):
+    """Lock an open file without waiting; False if someone else holds it. The lock ends when ``fd`` is closed."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (BlockingIOError, PermissionError):
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def checkpoint_lock(directory):
+    """Hold ``directory``'s checkpoint lock for a block; refuse if another fit holds it.
+
+    The lock is an OS file lock on ``directory/checkpoint.skrcd.lock`` (``flock``;
+    ``msvcrt.locking`` on Windows), so it is released when the block ends and also
+    when the process dies, even by SIGKILL: a crashed fit never leaves a stale
+    lock. The file records the holder's process id and host for the refusal
+    message.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        A checkpoint directory (created if missing).
+
+    Raises
+    ------
+    CheckpointDirInUseError
+        Another fit holds the lock.
+    ValueError
+        ``directory`` names something that is not a directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> with checkpoint_lock(d):
+    ...     try:
+    ...         with checkpoint_lock(d):
+    ...             pass
+    ...     except CheckpointDirInUseError as exc:
+    ...         print(str(exc)[:39])
+    checkpoint_dir is in use by another fit
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"checkpoint_dir {str(directory)!r} exists and is not a directory") from None
+    path = directory / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_lock(fd):
+            try:
+                owner = path.read_text(errors="replace").strip()[:200] or "unknown"
+            except OSError:
+                owner = "unknown"
+            raise CheckpointDirInUseError(
+                f"checkpoint_dir is in use by another fit (pid and host: {owner}; lock file {path}): concurrent "
+                "fits must not share a checkpoint directory; give each its own checkpoint_dir"
+            )
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        yield path
+    finally:
+        os.close(fd)
 # parameters that do not change what training computes: ignored when matching a checkpoint
 _NOT_TRAINING = {"verbose", "callbacks", "checkpoint_dir", "checkpoint_every", "n_threads",
                  "predict_batch_size", "device"}
@@ -53,6 +151,192 @@ def _training_fingerprint(est, split, y_idx):
     return {"class": class_path(est), "params": params, "data": h.hexdigest()}
 
 
+# ------------------------------------------------------------ reading untrusted checkpoints
+#: The most stages a checkpoint may list, and the longest stage name.
+_MAX_STAGES, _MAX_NAME = 16, 64
+
+
+def _read_checkpoint_meta(reader, meta):
+    """Check every field of a checkpoint's metadata before anything is restored; return them decoded.
+
+    The stage and epoch reached must be consistent with the history: one row per
+    epoch of the checkpoint's stage, numbered 1 to ``epoch``.
+    """
+    out = {"stage": reader.get(meta, "stage", str, "stage")[:_MAX_NAME]}
+    n_epochs = reader.get(meta, "n_epochs", int, "n_epochs")
+    epoch = reader.get(meta, "epoch", int, "epoch")
+    if not 0 <= epoch <= n_epochs:
+        raise reader.error("epoch", f"{epoch} is not an epoch of a stage of {n_epochs} epochs")
+    out.update(epoch=epoch, n_epochs=n_epochs)
+    completed = reader.get(meta, "completed_stages", list, "completed_stages")
+    if len(completed) > _MAX_STAGES or not all(isinstance(c, str) and len(c) <= _MAX_NAME for c in completed) \
+            or out["stage"] in completed or len(set(completed)) != len(completed):
+        raise reader.error("completed_stages", f"{short_repr(completed)} is not a list of other, distinct stage names")
+    out["completed_stages"] = completed
+    history = reader.decode(reader.get(meta, "history", list, "history"), "history", limit=None)
+    if not all(isinstance(row, dict) for row in history):
+        raise reader.error("history", "a row is not a dict")
+    epochs = [row.get("epoch") for row in history if row.get("stage") == out["stage"]]
+    if epochs != list(range(1, epoch + 1)):
+        raise reader.error("epoch", f"{epoch}, but the history holds epochs {short_repr(epochs)} of stage "
+                                    f"{out['stage']!r}")
+    out["history"] = history
+    fingerprint = reader.get(meta, "fingerprint", dict, "fingerprint")
+    reader.get(fingerprint, "class", str, "fingerprint.class")
+    reader.get(fingerprint, "params", dict, "fingerprint.params")
+    reader.get(fingerprint, "data", str, "fingerprint.data")
+    out["fingerprint"] = fingerprint
+    return out
+
+
+def _check_checkpoint_tensors(reader, data):
+    """The tensors of a checkpoint: the containers restoring reads, byte RNG states, every tensor finite."""
+    reader.get(data, "stage", dict, "tensors stage")
+    networks = reader.get(data, "networks", dict, "tensors networks")
+    for attr, sd in networks.items():
+        if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                               for k, v in sd.items()):
+            raise reader.error(f"tensors networks.{short_repr(attr)}", "not a dict of tensors")
+    rng = reader.get(data, "rng", dict, "tensors rng")
+    for key in ("torch", "generator"):
+        state = reader.get(rng, key, torch.Tensor, f"tensors rng.{key}")
+        if state.dtype != torch.uint8 or state.dim() != 1:
+            raise reader.error(f"tensors rng.{key}", f"a {state.dtype} tensor of shape {tuple(state.shape)}, not "
+                                                     "a byte vector")
+    _check_finite(reader, data, "tensors")
+
+
+def _check_finite(reader, obj, field):
+    """Every floating tensor of a checkpoint's payload is finite."""
+    todo = [(obj, field)]
+    while todo:
+        obj, field = todo.pop()
+        if isinstance(obj, torch.Tensor):
+            if obj.is_floating_point() and not bool(torch.isfinite(obj).all()):
+                raise reader.error(field, "not finite")
+        elif isinstance(obj, dict):
+            todo.extend((v, f"{field}.{FieldReader.key(k)}") for k, v in obj.items())
+        elif isinstance(obj, (list, tuple)):
+            todo.extend((v, f"{field}[{i}]") for i, v in enumerate(obj))
+
+
+def _check_like(reader, template, value, field):
+    """``value`` has the structure of ``template`` (a fresh stage's own state): its keys (more are left to the
+    loaders), lengths, tensor shapes and kinds; where the template holds ``None`` or an empty dict (state a fresh
+    stage does not have yet), anything goes (checked after loading)."""
+    if template is None or (isinstance(template, dict) and not template):
+        return
+    if isinstance(template, torch.Tensor):
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(template.shape) or (
+                value.is_floating_point() != template.is_floating_point()):
+            got = (f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor)
+                   else type(value).__name__)
+            raise reader.error(field, f"{got} where this fit has {template.dtype} {tuple(template.shape)}")
+    elif isinstance(template, dict):
+        if not isinstance(value, dict):
+            raise reader.error(field, f"a {type(value).__name__} where this fit has a dict")
+        for key in template:
+            if key not in value:
+                raise reader.error(f"{field}.{FieldReader.key(key)}", "missing")
+            _check_like(reader, template[key], value[key], f"{field}.{FieldReader.key(key)}")
+    elif isinstance(template, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or len(value) != len(template):
+            got = f"{len(value)} items" if isinstance(value, (list, tuple)) else short_repr(value)
+            raise reader.error(field, f"{got} where this fit has {len(template)} items")
+        for i, (t, v) in enumerate(zip(template, value)):
+            _check_like(reader, t, v, f"{field}[{i}]")
+    elif isinstance(template, bool) or isinstance(value, bool):
+        if type(value) is not type(template):
+            raise reader.error(field, f"{short_repr(value)} where this fit has a {type(template).__name__}")
+    elif isinstance(template, (int, float)) and not isinstance(value, (int, float)):
+        raise reader.error(field, f"{short_repr(value)} where this fit has a number")
+
+
+def _load_stage_state(reader, stage, state):
+    """Restore a stage from a checkpoint: structure checked first, loading errors named, what a fresh stage could
+    not show checked after (optimiser states against their parameters, replay-memory shapes and counters)."""
+    _check_like(reader, stage.state_dict(), state, "tensors stage")
+    try:
+        stage.load_state_dict(state)
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise reader.error("tensors stage", f"cannot be restored ({type(exc).__name__}: {short_repr(str(exc))})") \
+            from None
+    _check_restored(reader, stage.state_dict(), state, "tensors stage")
+    strategy = getattr(stage, "strategy", None)
+    selector = getattr(strategy, "selector", None)
+    for name, optimizer in (("optimizer", getattr(stage, "optimizer", None)),
+                            ("strategy.optimizer", getattr(selector, "optimizer", None))):
+        if optimizer is not None:
+            _check_optimizer(reader, f"tensors stage.{name}", optimizer)
+    memory = getattr(selector, "memory", None)
+    if memory is not None:
+        capacity = memory.state.shape[0]
+        if not (0 <= memory.size <= capacity and 0 <= memory.position < max(capacity, 1)):
+            raise reader.error("tensors stage.strategy.memory", f"size {memory.size} and position "
+                                                                f"{memory.position} in a memory of {capacity}")
+
+
+def _check_optimizer(reader, field, optimizer):
+    """A restored optimiser: every setting of its kind in each group, one set of state keys (Adam's at least),
+    each state tensor finite and shaped like its parameter (a wrong one fails only at the next step)."""
+    keys = {frozenset(state) for state in optimizer.state.values() if state}
+    adam = {"step", "exp_avg", "exp_avg_sq"} if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)) else set()
+    if len(keys) > 1 or (keys and not adam <= next(iter(keys))):
+        raise reader.error(f"{field}.state", f"per-parameter states with the keys {sorted(map(sorted, keys))[:2]}, "
+                                             f"not one set of {type(optimizer).__name__}'s")
+    for group in optimizer.param_groups:
+        for key, default in optimizer.defaults.items():
+            value = group.get(key, ...)
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif default is None:
+                ok = value is None or isinstance(value, bool)
+            elif isinstance(default, (int, float)):
+                ok = _is_number(value)
+            elif isinstance(default, tuple):
+                ok = isinstance(value, (tuple, list)) and len(value) == len(default) and all(map(_is_number, value))
+            else:
+                ok = value is not ...
+            if not ok:
+                raise reader.error(f"{field}.param_groups.{key}", f"{'missing' if value is ... else short_repr(value)}"
+                                                                  f", not a setting of {type(optimizer).__name__}")
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if _is_number(value):
+                    continue
+                if isinstance(value, torch.Tensor) and (value.dim() == 0 or value.shape == param.shape) and bool(
+                        torch.isfinite(value).all()) and not (key == "step" and bool((value < 0).any())):
+                    continue
+                got = f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor) else short_repr(value)
+                raise reader.error(f"{field}.state.{key}", f"{got} does not fit a parameter of shape "
+                                                           f"{tuple(param.shape)}, or is not a finite count")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_restored(reader, live, state, field):
+    """After loading: each tensor of the checkpoint has the shape of what it was loaded into (``copy_`` would
+    broadcast a smaller one silently)."""
+    if isinstance(state, torch.Tensor):
+        if isinstance(live, torch.Tensor) and tuple(live.shape) != tuple(state.shape):
+            raise reader.error(field, f"{tuple(state.shape)} where this fit has {tuple(live.shape)}")
+    elif isinstance(state, dict) and isinstance(live, dict):
+        for key in state.keys() & live.keys():
+            _check_restored(reader, live[key], state[key], f"{field}.{FieldReader.key(key)}")
+    elif isinstance(state, (list, tuple)) and isinstance(live, (list, tuple)):
+        for i, (a, b) in enumerate(zip(live, state)):
+            _check_restored(reader, a, b, f"{field}[{i}]")
+
+
+def _load_weights(reader, field, net, state_dict):
+    try:
+        net.load_state_dict(state_dict)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise reader.error(f"tensors {field}", f"the weights do not fit ({short_repr(str(exc))})") from None
+
+
 def _rng_state(generator, device):
     state = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
     if device.type == "cuda":
@@ -60,11 +344,15 @@ def _rng_state(generator, device):
     return state
 
 
-def _set_rng_state(state, generator, device):
-    torch.set_rng_state(state["torch"])
-    generator.set_state(state["generator"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
+def _set_rng_state(reader, state, generator, device):
+    for key, setter in (("torch", torch.set_rng_state), ("generator", generator.set_state)) + (
+            (("cuda", lambda s: torch.cuda.set_rng_state(s, device)),) if device.type == "cuda" and "cuda" in state
+            else ()):
+        try:
+            setter(state[key])
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise reader.error(f"tensors rng.{key}", f"not a random-generator state ({short_repr(str(exc))})") \
+                from None
 
 
 class CheckpointCallback(Callback):
@@ -149,8 +437,12 @@ class FitCheckpoints:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fingerprint = _training_fingerprint(estimator, split, y_idx)
         if resume and self.path.exists():
-            meta, data = read_archive(self.path, "checkpoint")
-            self._check_fingerprint(meta.get("fingerprint", {}))
+            meta, raw = read_raw(self.path, "checkpoint")  # the metadata first, the tensors once it is consistent
+            reader = FieldReader(self.path)
+            meta = _read_checkpoint_meta(reader, meta)
+            self._check_fingerprint(meta["fingerprint"])
+            data = load_tensors(raw, self.path)
+            _check_checkpoint_tensors(reader, data)
             self.resume_from = (meta, data)
 
     def _check_fingerprint(self, old):
@@ -175,28 +467,36 @@ class FitCheckpoints:
         est, start = self.estimator, 0
         if self.resume_from is not None:
             meta, data = self.resume_from
+            reader = FieldReader(self.path)
             if meta["stage"] == stage.name:
-                stage.load_state_dict(data["stage"])
-                _set_rng_state(data["rng"], generator, self.device)
+                if meta["n_epochs"] != n_epochs:
+                    raise reader.error("n_epochs", f"{meta['n_epochs']}, but stage {stage.name!r} of this fit has "
+                                                   f"{n_epochs} epochs")
+                _load_stage_state(reader, stage, data["stage"])
+                _set_rng_state(reader, data["rng"], generator, self.device)
                 self._restore_history(meta)
                 self.completed = list(meta["completed_stages"])
-                start = int(meta["epoch"])
+                start = meta["epoch"]
                 self.resume_from = None
             elif stage.name in meta["completed_stages"]:
                 trained = stage.modules()
                 for attr, sd in data["networks"].items():
                     net = getattr(est, attr, None)
                     if net is not None and any(net is m for m in trained):
-                        net.load_state_dict(sd)
+                        _load_weights(reader, f"networks.{attr}", net, sd)
                 self._restore_history(meta)
                 start = n_epochs
+            else:  # stages run in order: the checkpoint's own stage or a completed one must come first
+                raise reader.error("stage", f"the checkpoint is in stage {meta['stage']!r} with completed stages "
+                                            f"{meta['completed_stages']}, but this fit runs stage {stage.name!r} "
+                                            "before them")
         callbacks = [] if self.path is None else [CheckpointCallback(self, stage, generator)]
         return start, callbacks
 
     def _restore_history(self, meta):
         history = self.estimator.history_
         history.clear()
-        history.extend(decode(meta["history"]))
+        history.extend(copy.deepcopy(meta["history"]))
 
     def stage_done(self, stage):
         """Record that ``stage`` finished (its networks go into later checkpoints)."""
