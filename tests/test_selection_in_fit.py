@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import f1_score
 
 from conftest import FAST
 from skrcd import RCDKDClassifier, SelectionCollapseWarning
@@ -79,3 +80,27 @@ def test_teacher_objectives_in_fit(small, method):
     # the kept discriminator works on teacher features, whatever the teacher's objective
     feats = torch.from_numpy(clf.predict_features(X_tgt[:4], network="teacher"))
     assert clf.discriminator_(feats).shape == (4, 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_skewed_and_missing_classes_selector_keeps_every_class_and_matches_plain_kd(seed):
+    # activity data: the source is skewed and one class never occurs in the target
+    X_src, y_src, X_tgt, y_tgt = make_domain_shift(
+        n_source=160, n_target=120, n_classes=4, length=32, source_class_weights=[4, 2, 1, 1],
+        target_class_weights=[1, 1, 3, 0], random_state=seed)
+    assert not np.any(y_tgt == 3)
+    teacher = RCDKDClassifier(**dict(FAST, teacher_epochs=8, student_epochs=0), selection="all",
+                              random_state=seed).fit(X_src, y_src, X_tgt)
+    shared = dict(FAST, student_epochs=12, teacher=teacher.teacher_, discriminator=teacher.discriminator_,
+                  teacher_epochs=0, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SelectionCollapseWarning)
+        rl = RCDKDClassifier(**shared).fit(X_src, y_src, X_tgt)
+    kd = RCDKDClassifier(**shared, selection="all").fit(X_src, y_src, X_tgt)
+    rec = rl.selection_record_
+    last = rec["selected"][-3:]  # the last epochs
+    for c in np.unique(rec["teacher_class"]):
+        share = np.nanmean(last[:, rec["teacher_class"] == c])
+        assert share > 0.05, f"the selector dropped the windows the teacher calls class {c}"
+    f1 = {name: f1_score(y_tgt, m.predict(X_tgt), average="macro") for name, m in (("rl", rl), ("kd", kd))}
+    assert f1["rl"] >= f1["kd"] - 0.05, f1
