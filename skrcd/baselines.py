@@ -12,7 +12,7 @@ from __future__ import annotations
 from .classifier import RCDKDClassifier
 from .nn.networks import DomainDiscriminator, feature_size
 from .selection.strategies import SelectAll
-from .training.stages import DANNStage, SourceOnlyStage
+from .training.stages import CoralDistillationStage, DANNStage, SourceDistillationStage, SourceOnlyStage
 
 __all__ = ["SourceOnlyClassifier", "DANNStudentClassifier", "MobileDAClassifier", "AADClassifier"]
 
@@ -102,12 +102,13 @@ class MobileDAClassifier(RCDKDClassifier):
     ['loss', 'loss_ce', 'loss_coral', 'loss_kd']
     """
 
+    distillation_stage = CoralDistillationStage
+
     def initialize_selection(self):
         return SelectAll()
 
     def distillation_overrides(self):
-        return {"n_episodes": 1, "dc_weight": 0.0, "source_ce_weight": 1.0, "coral_weight": 1.0,
-                "name": "mobileda"}
+        return {"n_episodes": 1, "dc_weight": 0.0, "name": "mobileda"}
 
 
 class AADClassifier(RCDKDClassifier):
@@ -129,8 +130,10 @@ class AADClassifier(RCDKDClassifier):
     'aad'
     """
 
+    distillation_stage = SourceDistillationStage
+
     def initialize_selection(self):
         return SelectAll()
 
     def distillation_overrides(self):
-        return {"n_episodes": 1, "kd_domain": "source", "name": "aad"}
+        return {"n_episodes": 1, "name": "aad"}

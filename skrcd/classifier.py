@@ -369,6 +369,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     __metadata_request__predict_proba = {"sample_domain": True, "allow_source": True}
     __metadata_request__score = {"sample_domain": True, "allow_source": True, "sample_weight": True}
 
+    #: The student stage's class (:class:`~skrcd.training.DistillationStage`); baselines that distil
+    #: something else set a subclass with its own ``student_loss``.
+    distillation_stage = DistillationStage
+
     # Every __init__ parameter and the values it takes, checked by fit before any work (and the three that
     # predict uses, by predict). A new parameter adds one line here.
     _parameter_constraints = {
@@ -969,7 +973,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                       dc_weight=self.dc_weight, lr=self.student_lr, betas=self.betas,
                       weight_decay=self.weight_decay, dc_mode=self.dc_mode, name="student")
         params.update(self.distillation_overrides())
-        stage = DistillationStage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
+        stage = self.distillation_stage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
         ctx.run(stage, self.student_epochs)
         self.selection_record_ = self._selection_record(stage, outputs)
         selector = getattr(strategy, "selector", None)
@@ -1022,10 +1026,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         return None if net is None else net.to(ctx.device)
 
     def distillation_overrides(self):
-        """Extra :class:`~skrcd.training.DistillationStage` settings (empty for RCD-KD).
+        """Extra settings of the student stage (:attr:`distillation_stage`; empty for RCD-KD).
 
-        Baselines that distil differently (other loss terms, other batch) return
-        them here, and share the stage and loop.
+        Baselines that distil differently return them here (and set
+        :attr:`distillation_stage` to a stage with another
+        :meth:`~skrcd.training.DistillationStage.student_loss`), and share the loop.
         """
         return {}
 

@@ -19,7 +19,16 @@ from .callbacks import EpochProgressBar, TargetEntropy
 from .checkpoints import CHECKPOINT_FILE, CheckpointCallback, FitCheckpoints
 from .interrupt import FitInterruptedWarning, TrainingInterrupted, deferred_sigint
 from .loop import FitContext, StageNet, StepBatch, run_stage
-from .stages import DANNStage, DistillationStage, DomainTensors, SourceOnlyStage, TrainingStage, source_cross_entropy
+from .stages import (
+    CoralDistillationStage,
+    DANNStage,
+    DistillationStage,
+    DomainTensors,
+    SourceDistillationStage,
+    SourceOnlyStage,
+    TrainingStage,
+    source_cross_entropy,
+)
 from .teacher_cache import TeacherOutputs, mc_dropout_mode
 
 __all__ = [
@@ -28,6 +37,8 @@ __all__ = [
     "DANNStage",
     "SourceOnlyStage",
     "DistillationStage",
+    "SourceDistillationStage",
+    "CoralDistillationStage",
     "VADAStage",
     "RefinementStage",
     "CDANStage",

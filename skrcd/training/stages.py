@@ -19,7 +19,7 @@ from ..nn.losses import coral_loss, dann_coefficient, distillation_loss, domain_
 from ..selection.record import SelectionRecord
 
 __all__ = ["DomainTensors", "TrainingStage", "DANNStage", "SourceOnlyStage", "DistillationStage",
-           "source_cross_entropy"]
+           "SourceDistillationStage", "CoralDistillationStage", "source_cross_entropy"]
 
 
 @dataclass
@@ -292,15 +292,14 @@ class DistillationStage(TrainingStage):
         How the student fools the discriminator: gradient reversal of the
         discriminator's loss (minimax), or a separate loss with flipped domain
         labels (non-saturating: keeps a gradient when the discriminator wins).
-    kd_domain : {"target", "source"}, default="target"
-        Which batch is distilled: RCD-KD distils the (selected) target samples;
-        AAD-style baselines distil on the labelled source.
-    source_ce_weight : float, default=0.0
-        Weight of a cross-entropy term on the source labels (baselines only).
-    coral_weight : float, default=0.0
-        Weight of a CORAL term between the student's source and target features
-        (MobileDA-style baselines only).
     name : str, default="student"
+
+    Notes
+    -----
+    Subclasses change what is distilled by overriding :meth:`student_loss` (the
+    baselines' stages :class:`SourceDistillationStage` and
+    :class:`CoralDistillationStage` do); the selection, the domain confusion and
+    the step stay the same.
 
     Examples
     --------
@@ -320,16 +319,10 @@ class DistillationStage(TrainingStage):
 
     def __init__(self, student, adapter, discriminator, teacher_outputs, strategy, data, n_episodes=5,
                  temperature=2.0, kd_weight=10.0, dc_weight=1.0, lr=1e-2, betas=(0.5, 0.99),
-                 weight_decay=1e-4, dc_schedule=True, dc_mode="grl", kd_domain="target", source_ce_weight=0.0,
-                 coral_weight=0.0, name="student"):
+                 weight_decay=1e-4, dc_schedule=True, dc_mode="grl", name="student"):
         if dc_mode not in ("grl", "flip"):
             raise ValueError(f"dc_mode must be 'grl' or 'flip', got {dc_mode!r}")
-        if kd_domain not in ("target", "source"):
-            raise ValueError(f"kd_domain must be 'target' or 'source', got {kd_domain!r}")
-        self.dc_mode, self.kd_domain = dc_mode, kd_domain
-        self.source_ce_weight, self.coral_weight = source_ce_weight, coral_weight
-        # the student also sees the source batch only for the baselines' extra terms
-        self._needs_source = bool(source_ce_weight or coral_weight or kd_domain == "source")
+        self.dc_mode = dc_mode
         self.student, self.adapter, self.discriminator = student, adapter, discriminator
         self.teacher_outputs, self.strategy, self.data = teacher_outputs, strategy, data
         self.n_episodes, self.temperature = max(int(n_episodes), 1), temperature
@@ -371,6 +364,30 @@ class DistillationStage(TrainingStage):
         if state.get("record") is not None:
             self.record.load_state_dict(state["record"])
 
+    def student_loss(self, s_logits, s_feats, t_logits, weight, src_idx, log):
+        """The student's loss of one episode before domain confusion: ``kd_weight`` times KD on the target.
+
+        Parameters
+        ----------
+        s_logits, s_feats : torch.Tensor
+            The student's outputs on the target batch (with gradients).
+        t_logits : torch.Tensor
+            The teacher's logits on the target batch.
+        weight : torch.Tensor
+            Each target sample's distillation weight (the selection's action or soft weight).
+        src_idx : torch.Tensor
+            Indices of the paired source batch.
+        log : callable
+            ``log(name, value)`` adds a detached value to the epoch's history row.
+
+        Returns
+        -------
+        loss, kd : torch.Tensor
+            The loss to minimise and the KD term (logged as ``loss_kd``).
+        """
+        kd = distillation_loss(s_logits, t_logits, weight, self.temperature)
+        return self.kd_weight * kd, kd
+
     def train_step(self, src_idx, tgt_idx, progress):
         x_t = self.data.X_tgt[tgt_idx]
         t_logits, src_feats, mc = self.teacher_outputs.batch(src_idx, tgt_idx)
@@ -381,8 +398,6 @@ class DistillationStage(TrainingStage):
             logs[key] = logs.get(key, 0) + value
             logs["_n_" + key] = logs.get("_n_" + key, 0) + 1
 
-        if self._needs_source:
-            x_s = self.data.X_src[src_idx]
         for episode in range(self.n_episodes):
             s_logits, s_feats = self.student(x_t)
             s_probs = s_logits.detach().softmax(1)
@@ -390,21 +405,7 @@ class DistillationStage(TrainingStage):
             action = self.strategy.select(state, episode)
             weight = self.strategy.weights(action)
             self.record.add(tgt_idx, action, weight, self.strategy.last_advantage)
-            if self._needs_source:  # separate forward: each domain batch-normalised on its own
-                src_logits, src_student_feats = self.student(x_s)
-            if self.kd_domain == "target":
-                kd = distillation_loss(s_logits, t_logits, weight, self.temperature)
-            else:
-                kd = distillation_loss(src_logits, self.teacher_outputs.src_logits[src_idx], None, self.temperature)
-            loss = self.kd_weight * kd
-            if self.source_ce_weight:
-                ce = source_cross_entropy(src_logits, self.data, src_idx)
-                loss = loss + self.source_ce_weight * ce
-                log("loss_ce", ce.detach())
-            if self.coral_weight:
-                co = coral_loss(src_student_feats, s_feats)
-                loss = loss + self.coral_weight * co
-                log("loss_coral", co.detach())
+            loss, kd = self.student_loss(s_logits, s_feats, t_logits, weight, src_idx, log)
             self.optimizer.zero_grad(set_to_none=True)
             if self.dc_weight:
                 adapted = self.adapter(s_feats)
@@ -436,3 +437,70 @@ class DistillationStage(TrainingStage):
         return logs
 
 
+
+
+class SourceDistillationStage(DistillationStage):
+    """AAD-style student stage: KD on the labelled source batch instead of the target.
+
+    The selection still runs on the target batch (the baselines select all), and the
+    adapted target features still learn to fool the discriminator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrcd.nn import CNN1D, DomainDiscriminator
+    >>> from skrcd.selection import SelectAll
+    >>> from skrcd.training import TeacherOutputs
+    >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
+    >>> teacher, student = CNN1D(2, 2, channels=(8, 8, 8)), CNN1D(2, 2, channels=(4, 4, 4))
+    >>> stage = SourceDistillationStage(student, torch.nn.Linear(4, 8), DomainDiscriminator(8),
+    ...                                 TeacherOutputs(teacher, data, need_mc=False), SelectAll(), data, n_episodes=1)
+    >>> sorted(k for k in stage.train_step(torch.arange(8), torch.arange(8), 0.5) if not k.startswith("_"))
+    ['loss', 'loss_dc', 'loss_kd', 'selected']
+    """
+
+    def student_loss(self, s_logits, s_feats, t_logits, weight, src_idx, log):
+        src_logits, _ = self.student(self.data.X_src[src_idx])  # its own forward: batch norm per domain
+        kd = distillation_loss(src_logits, self.teacher_outputs.src_logits[src_idx], None, self.temperature)
+        return self.kd_weight * kd, kd
+
+
+class CoralDistillationStage(DistillationStage):
+    """MobileDA-style student stage: target KD plus source cross-entropy and CORAL between the domains.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As :class:`DistillationStage`.
+    source_ce_weight : float, default=1.0
+        Weight of the cross-entropy on the source labels.
+    coral_weight : float, default=1.0
+        Weight of CORAL between the student's source and target features.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrcd.nn import CNN1D, DomainDiscriminator
+    >>> from skrcd.selection import SelectAll
+    >>> from skrcd.training import TeacherOutputs
+    >>> data = DomainTensors(torch.randn(8, 2, 16), torch.tensor([0, 1] * 4), torch.randn(8, 2, 16))
+    >>> teacher, student = CNN1D(2, 2, channels=(8, 8, 8)), CNN1D(2, 2, channels=(4, 4, 4))
+    >>> stage = CoralDistillationStage(student, torch.nn.Linear(4, 8), DomainDiscriminator(8),
+    ...                                TeacherOutputs(teacher, data, need_mc=False), SelectAll(), data,
+    ...                                n_episodes=1, dc_weight=0.0)
+    >>> sorted(k for k in stage.train_step(torch.arange(8), torch.arange(8), 0.5) if not k.startswith("_"))
+    ['loss', 'loss_ce', 'loss_coral', 'loss_kd', 'selected']
+    """
+
+    def __init__(self, *args, source_ce_weight=1.0, coral_weight=1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source_ce_weight, self.coral_weight = source_ce_weight, coral_weight
+
+    def student_loss(self, s_logits, s_feats, t_logits, weight, src_idx, log):
+        loss, kd = super().student_loss(s_logits, s_feats, t_logits, weight, src_idx, log)
+        src_logits, src_feats = self.student(self.data.X_src[src_idx])
+        ce = source_cross_entropy(src_logits, self.data, src_idx)
+        co = coral_loss(src_feats, s_feats)
+        log("loss_ce", ce.detach())
+        log("loss_coral", co.detach())
+        return loss + self.source_ce_weight * ce + self.coral_weight * co, kd
