@@ -100,6 +100,7 @@ def test_the_cycle_finder_finds_a_lazy_import_circle():
     ("skrcd.persistence", "skrcd.classifier"), ("skrcd.persistence", "skrcd.training"),
     ("skrcd.training", "skrcd.classifier"), ("skrcd.experiments.results", "skrcd.classifier"),
     ("skrcd.experiments.results", "skrcd.baselines"), ("skrcd.experiments.plots", "skrcd.classifier"),
+    ("skrcd.plotting", "skrcd.classifier"), ("skrcd.plotting", "skrcd.baselines"),
 ])
 def test_layers_import_one_way(lower, higher):
     graph = import_graph()
@@ -125,6 +126,8 @@ def test_layers_import_one_way(lower, higher):
     ("skrcd.persistence", "skrcd.persistence.archive", ["ModelFileError", "read_metadata", "FORMAT_VERSION"]),
     ("skrcd.benchmark", "skrcd.experiments.benchmark", ["main", "METHODS"]),
     ("skrcd.speed", "skrcd.experiments.speed", ["main", "epoch_times"]),
+    ("skrcd.callbacks", "skrcd.training.callbacks", ["EpochProgressBar"]),
+    ("skrcd.demo", "skrcd.experiments.demo", ["run_demo", "main"]),
 ])
 def test_old_import_paths_still_work(old, new, names):
     old_module, new_module = importlib.import_module(old), importlib.import_module(new)

@@ -97,3 +97,31 @@ def test_bias_noise_out_explores_more_at_the_output():
         0.4 / 128 ** 0.5)
     with pytest.raises(ValueError, match="bias_noise"):
         NoisyLinear(4, 2, 0.4, "both")
+
+
+def test_selection_defaults_agree_with_the_estimator():
+    import inspect
+
+    from skrcd import RCDKDClassifier
+    from skrcd.selection import ReinforcedSelection, selection_reward
+    from skrcd.selection.dqn import DQNSelector
+
+    est = RCDKDClassifier().get_params()
+
+    def defaults(f):
+        return {k: v.default for k, v in inspect.signature(f).parameters.items() if v.default is not v.empty}
+
+    strat, reward, dqn = defaults(ReinforcedSelection), defaults(selection_reward), defaults(DQNSelector)
+    pairs = [(strat["alpha1"], est["alpha1"]), (strat["alpha2"], est["alpha2"]),
+             (strat["reward_baseline"], est["reward_baseline"]), (strat["state"], est["selector_state"]),
+             (strat["weighting"], est["selection_weighting"]), (strat["reward_quantile"], est["reward_quantile"]),
+             (reward["alpha1"], est["alpha1"]), (reward["alpha2"], est["alpha2"]),
+             (reward["baseline"], est["reward_baseline"]), (reward["quantile"], est["reward_quantile"])]
+    pairs += [(dqn[k], est[e]) for k, e in [("hidden", "selector_hidden"), ("sigma0", "selector_sigma0"),
+                                            ("gamma", "selector_gamma"), ("lr", "selector_lr"),
+                                            ("batch_size", "selector_batch_size"),
+                                            ("memory_capacity", "memory_capacity"),
+                                            ("learning_starts", "learning_starts"), ("target_tau", "selector_tau"),
+                                            ("bias_noise", "selector_bias_noise")]]
+    for library, estimator in pairs:
+        assert library == estimator
