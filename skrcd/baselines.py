@@ -90,7 +90,7 @@ class MobileDAClassifier(RCDKDClassifier):
     Things Journal, 2020), from the paper's description: the student learns the
     source labels, mimics the teacher's softened predictions on the target, and
     aligns its source and target feature statistics (here with CORAL). The teacher
-    is the same DANN teacher as RCD-KD's, so only the student side differs. One
+    is the same teacher as RCD-KD's (``teacher_method``), so only the student side differs. One
     step per mini-batch (no episodes, no selection, no adversarial term).
 
     Examples
@@ -119,7 +119,7 @@ class AADClassifier(RCDKDClassifier):
     description (Adversarial Adaptation with Distillation): the student distils the
     teacher on source samples, while its adapted target features learn to fool a
     discriminator that tells them from the teacher's source features. Uses the same
-    DANN teacher and discriminator as RCD-KD; one step per mini-batch.
+    teacher and discriminator as RCD-KD; one step per mini-batch.
 
     Examples
     --------

@@ -9,7 +9,7 @@ import torch
 from sklearn.metrics import f1_score
 
 from conftest import FAST
-from skrcd import RCDKDClassifier, SelectionCollapseWarning
+from skrcd import PAPER_PARAMS, RCDKDClassifier, SelectionCollapseWarning
 from skrcd.datasets import make_domain_shift
 from skrcd.selection import ReinforcedSelection
 
@@ -70,7 +70,7 @@ def test_collapse_warning_fires_on_a_constructed_collapse_only(small):
 @pytest.mark.parametrize("method", ["vada", "dirtt", "cdan"])
 def test_teacher_objectives_in_fit(small, method):
     X_src, y_src, X_tgt, y_tgt = small
-    clf = RCDKDClassifier(**dict(FAST, teacher_epochs=2, student_epochs=1), teacher_method=method,
+    clf = RCDKDClassifier(**dict(FAST, teacher_epochs=2, student_epochs=1, teacher_method=method),
                           teacher_refine_epochs=2, selection="all", random_state=0).fit(X_src, y_src, X_tgt)
     stages = [row["stage"] for row in clf.history_]
     expected = ["teacher"] * 2 + (["teacher_refine"] * 2 if method == "dirtt" else []) + ["student"]
@@ -104,3 +104,12 @@ def test_skewed_and_missing_classes_selector_keeps_every_class_and_matches_plain
         assert share > 0.05, f"the selector dropped the windows the teacher calls class {c}"
     f1 = {name: f1_score(y_tgt, m.predict(X_tgt), average="macro") for name, m in (("rl", rl), ("kd", kd))}
     assert f1["rl"] >= f1["kd"] - 0.05, f1
+
+
+def test_the_default_teacher_is_vada_and_paper_params_restore_dann(small):
+    X_src, y_src, X_tgt, _ = small
+    settings = {k: v for k, v in FAST.items() if k != "teacher_method"}
+    default = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0), random_state=0)
+    assert {"loss_ent", "loss_vat"} <= set(default.fit(X_src, y_src, X_tgt).history_[0])
+    paper = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0, **PAPER_PARAMS), random_state=0)
+    assert not {"loss_ent", "loss_vat"} & set(paper.fit(X_src, y_src, X_tgt).history_[0])

@@ -530,6 +530,8 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     # 1. the metadata, checked before any tensor is unpickled
     klass = _estimator_class(reader.get(meta, "class", str, "class"), cls)
     params, unsaved = _read_params(reader, meta, klass)
+    for name, value in _BEFORE_THE_PARAMETER.items():  # files older than a parameter were fitted this way
+        params.setdefault(name, value)
     overrides = {"teacher": teacher, "discriminator": discriminator}
     for name in unsaved:
         params[name] = overrides.get(name)
@@ -584,6 +586,11 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     if notes:
         warnings.warn("; ".join(notes), UserWarning, stacklevel=2)
     return est
+
+
+#: What a parameter added after a file was written stands for in that file: the behaviour before the parameter
+#: existed (which may differ from its default today).
+_BEFORE_THE_PARAMETER = {"teacher_method": "dann"}
 
 
 def _read_params(reader, meta, klass):
