@@ -118,8 +118,9 @@ class AADClassifier(RCDKDClassifier):
     Adaptation" (Knowledge and Information Systems, 2022), from the paper's
     description (Adversarial Adaptation with Distillation): the student distils the
     teacher on source samples, while its adapted target features learn to fool a
-    discriminator that tells them from the teacher's source features. Uses the same
-    teacher and discriminator as RCD-KD; one step per mini-batch.
+    discriminator that tells them from the teacher's source features (weight 1,
+    whatever ``dc_weight`` says). Uses the same teacher and discriminator as
+    RCD-KD; one step per mini-batch.
 
     Examples
     --------
@@ -136,4 +137,4 @@ class AADClassifier(RCDKDClassifier):
         return SelectAll()
 
     def distillation_overrides(self):
-        return {"n_episodes": 1, "name": "aad"}
+        return {"n_episodes": 1, "dc_weight": 1.0, "name": "aad"}  # the adversarial adaptation is AAD's own

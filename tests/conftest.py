@@ -14,10 +14,12 @@ def _one_thread():
 # The estimator settings of the tests, in one place (``from conftest import FAST, SMALL, TINY``; vary them with
 # ``dict(SMALL, student_epochs=4)``).
 #: Three epochs per stage at the default network widths: a full fit in a few seconds on 2 CPU cores. The teacher
-#: is DANN's (2.7x cheaper per epoch than the default VADA, and the stage the loop tests patch); the objectives
-#: themselves are tested in tests/training/test_stages.py and tests/test_selection_in_fit.py.
+#: is DANN's (2.7x cheaper per epoch than the default VADA, and the stage the loop tests patch) and the student
+#: stage keeps the paper's domain confusion (dc_weight=1), so that the tests exercise every term; the defaults
+#: themselves are tested in tests/test_selection_in_fit.py.
 FAST = dict(
     teacher_method="dann",
+    dc_weight=1.0,
     teacher_epochs=3,
     student_epochs=3,
     selector_hidden=32,

@@ -23,7 +23,8 @@ MODEL = DATA / "frozen_model.skrcd"
 # Small enough for a second per fit; large enough that the DQN learns (memory > learning_starts) in epoch 1.
 SETTINGS = dict(teacher_epochs=2, student_epochs=2, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
                 selector_hidden=8, learning_starts=10, mc_passes=3, n_episodes=2, batch_size=16, n_threads=1,
-                device="cpu", random_state=0, teacher_method="dann")  # recorded when DANN was the default
+                device="cpu", random_state=0, teacher_method="dann",
+                dc_weight=1.0)  # recorded when DANN and dc_weight=1 were the defaults
 RUNS = {
     "rcdkd": (RCDKDClassifier, {}),
     "rcdkd_flip_episode_batch_joint": (RCDKDClassifier, dict(dc_mode="flip", teacher_refresh="episode",

@@ -106,9 +106,19 @@ def test_skewed_and_missing_classes_selector_keeps_every_class_and_matches_plain
     assert f1["rl"] >= f1["kd"] - 0.05, f1
 
 
-def test_the_default_teacher_is_vada_and_paper_params_restore_dann(small):
+def test_the_defaults_vada_teacher_no_domain_confusion_and_paper_params_restore_the_paper(small):
     X_src, y_src, X_tgt, _ = small
-    settings = {k: v for k, v in FAST.items() if k != "teacher_method"}
+    settings = {k: v for k, v in FAST.items() if k not in ("teacher_method", "dc_weight")}
+    student = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=2), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SelectionCollapseWarning)
+        student.fit(X_src, y_src, X_tgt)
+    before = [p.detach().clone() for p in student.discriminator_.parameters()]
+    assert "loss_dc" not in student.history_[-1]
+    # the discriminator stays as the teacher stage left it: the student stage does not train it
+    clf = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0), random_state=0).fit(X_src, y_src, X_tgt)
+    for a, b in zip(before, clf.discriminator_.parameters()):
+        assert torch.equal(a, b)
     default = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0), random_state=0)
     assert {"loss_ent", "loss_vat"} <= set(default.fit(X_src, y_src, X_tgt).history_[0])
     paper = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0, **PAPER_PARAMS), random_state=0)
