@@ -8,8 +8,10 @@ import pytest
 from skrcd.experiments.results import FIELDS, aggregate_scores, append_runs, read_runs, summarise
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
-# the results written by the current benchmark (a macro-F1 and an accuracy table); older pages have other tables
-RUNS = sorted(p.parent for p in RESULTS.rglob("runs.csv") if "## Accuracy" in (p.parent / "results.md").read_text())
+# the results written by the current benchmark (a macro-F1 and an accuracy table); older pages have other tables,
+# and folders of variant runs (docs/results/experiments/variants) have runs.csv only
+RUNS = sorted(p.parent for p in RESULTS.rglob("runs.csv")
+              if (p.parent / "results.md").is_file() and "## Accuracy" in (p.parent / "results.md").read_text())
 
 
 @pytest.mark.parametrize("folder", RUNS, ids=[p.relative_to(RESULTS).as_posix() for p in RUNS])
