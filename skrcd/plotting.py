@@ -112,8 +112,8 @@ def plot_history(history, *, stages=None, fig=None):
     ...                       random_state=0).fit(X_src, y_src, X_tgt)
     >>> fig = plot_history(clf)
     >>> [ax.get_title() for ax in fig.axes if ax.get_visible()]  # doctest: +NORMALIZE_WHITESPACE
-    ['teacher: losses', 'teacher: source accuracy', 'student: losses', 'student: selected fraction',
-     'student: mean reward', 'student: DQN loss']
+    ['teacher: losses', 'teacher: source accuracy', 'teacher_2: losses', 'teacher_2: source accuracy',
+     'student: losses', 'student: selected fraction', 'student: mean reward', 'student: DQN loss']
     >>> fig.savefig("history.png")  # doctest: +SKIP
     >>> plt.close(fig)
     """

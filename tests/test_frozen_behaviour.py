@@ -23,8 +23,8 @@ MODEL = DATA / "frozen_model.skrcd"
 # Small enough for a second per fit; large enough that the DQN learns (memory > learning_starts) in epoch 1.
 SETTINGS = dict(teacher_epochs=2, student_epochs=2, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
                 selector_hidden=8, learning_starts=10, mc_passes=3, n_episodes=2, batch_size=16, n_threads=1,
-                device="cpu", random_state=0, teacher_method="dann",
-                dc_weight=1.0)  # recorded when DANN and dc_weight=1 were the defaults
+                device="cpu", random_state=0, teacher_method="dann", n_teachers=1,
+                dc_weight=1.0)  # recorded when one DANN teacher and dc_weight=1 were the defaults
 RUNS = {
     "rcdkd": (RCDKDClassifier, {}),
     "rcdkd_flip_episode_batch_joint": (RCDKDClassifier, dict(dc_mode="flip", teacher_refresh="episode",
@@ -79,7 +79,8 @@ def test_model_file_of_the_flat_layout_loads_and_predicts_the_same(recorded):
     for loaded in (RCDKDClassifier.load(MODEL), skrcd.load(MODEL), load(MODEL)):
         assert type(loaded) is RCDKDClassifier
         assert loaded.get_params()["teacher_channels"] == (8, 8, 8) and loaded.selector_ is not None
-        assert loaded.teacher_method == "dann"  # the file predates the parameter: its teacher was DANN's
+        # the file predates both parameters: its teacher was one DANN network
+        assert loaded.teacher_method == "dann" and loaded.n_teachers == 1
         for key, value in _outputs(loaded, X_tgt).items():
             np.testing.assert_array_equal(value, recorded[f"model/{key}"])
 

@@ -34,6 +34,7 @@ BAD = {
     "weight_decay": [-1e-4],
     "teacher_domain_weight": [-1.0],
     "teacher_method": ["dirt", None],
+    "n_teachers": [0, "two", 1.5, None],
     "teacher_refine_epochs": [-1, 2.5],
     "teacher_ent_weight": [-0.1, math.nan],
     "teacher_vat_weight": [math.inf],
@@ -104,6 +105,7 @@ GOOD = {
     "mask_label": [None, "unlabelled", -1.0], "n_threads": [None, 2], "random_state": [None, 0, np.random.RandomState(0)],
     "verbose": [True, 2], "checkpoint_dir": [None, "ckpt"], "teacher_lr": [np.float32(1e-3)],
     "reward_quantile": [None, 0.5], "teacher_method": ["vada", "dirtt", "cdan"], "teacher_refine_epochs": [0],
+    "n_teachers": [1, np.int64(3), "auto"],
     "callbacks": [[], None], "student_callbacks": [[_named_callback()]],
     "train_split": [0.2, _valid_split()], "class_weight": ["balanced", {0: 2.0}], "warm_start": [True, np.bool_(False)],
 }

@@ -65,6 +65,7 @@ VALID = {
     "teacher_domain_weight": _reals(0, 10),
     "teacher_method": st.sampled_from(["dann", "vada", "dirtt", "cdan"]),
     "teacher_refine_epochs": st.integers(0, 1),
+    "n_teachers": st.sampled_from(["auto", 1, 2]),
     "teacher_ent_weight": _reals(0, 1),
     "teacher_vat_weight": _reals(0, 2),
     "vat_radius": _reals(0.1, 5),

@@ -223,10 +223,13 @@ def test_ctrl_c_during_a_callback_is_a_ctrl_c(data):
 
 
 # ------------------------------------------------------------- checkpoints
-@pytest.mark.parametrize("stage_cls, call", [(DistillationStage, 4), (DANNStage, 3)], ids=["student", "teacher"])
-def test_interrupted_then_resumed_equals_uninterrupted(data, monkeypatch, tmp_path, stage_cls, call):
+@pytest.mark.parametrize("stage_cls, call, extra, stage", [(DistillationStage, 4, {}, "student"),
+                                                            (DANNStage, 3, {}, "teacher"),
+                                                            (DANNStage, 6, {"n_teachers": 2}, "teacher_2")],
+                         ids=["student", "teacher", "second_teacher"])
+def test_interrupted_then_resumed_equals_uninterrupted(data, monkeypatch, tmp_path, stage_cls, call, extra, stage):
     X_src, y_src, X_tgt, _ = data
-    kw = dict(SMALL, student_epochs=4, random_state=0)
+    kw = dict(SMALL, student_epochs=4, random_state=0, **extra)
     reference = RCDKDClassifier(**kw).fit(X_src, y_src, X_tgt)
     with monkeypatch.context() as m:
         _interrupt_at(m, stage_cls, call=call)
@@ -234,6 +237,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(data, monkeypatch, tmp_pa
             clf = RCDKDClassifier(**kw, checkpoint_dir=tmp_path, checkpoint_every=2).fit(X_src, y_src, X_tgt)
     meta = read_metadata(tmp_path / CHECKPOINT_FILE)
     assert meta["kind"] == "checkpoint" and meta["epoch"] == 2  # every 2 epochs: epoch 3 was lost
+    assert meta["stage"] == stage
     clf.fit(X_src, y_src, X_tgt, resume=True)
     assert clf.interrupted_ is None
     np.testing.assert_array_equal(clf.predict_proba(X_tgt), reference.predict_proba(X_tgt))

@@ -1,6 +1,7 @@
 """What the selection does inside a fit: its per-window record, the collapse warning, skewed and missing classes,
-and the teacher objectives as the estimator runs them."""
+and the teacher objectives and teacher ensembles as the estimator runs them."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -10,7 +11,9 @@ from sklearn.metrics import f1_score
 
 from conftest import FAST
 from skrcd import PAPER_PARAMS, RCDKDClassifier, SelectionCollapseWarning
+from skrcd._param_validation import InvalidParameterError
 from skrcd.datasets import make_domain_shift
+from skrcd.nn import CNN1D, TeacherEnsemble, count_parameters
 from skrcd.selection import ReinforcedSelection
 
 
@@ -82,6 +85,56 @@ def test_teacher_objectives_in_fit(small, method):
     assert clf.discriminator_(feats).shape == (4, 2)
 
 
+def test_several_teachers_train_one_after_the_other_and_predict_their_mean(small, tmp_path):
+    X_src, y_src, X_tgt, _ = small
+    clf = RCDKDClassifier(**dict(FAST, teacher_epochs=2, student_epochs=1, n_teachers=3), selection="all",
+                          random_state=0).fit(X_src, y_src, X_tgt)
+    assert [row["stage"] for row in clf.history_] == ["teacher"] * 2 + ["teacher_2"] * 2 + ["teacher_3"] * 2 + [
+        "student"]
+    members = clf.teacher_.members
+    assert isinstance(clf.teacher_, TeacherEnsemble) and len(members) == 3
+    first = [p.detach() for p in members[0].parameters()]
+    for other in members[1:]:  # independently initialised and trained
+        assert not all(torch.equal(a, b) for a, b in zip(first, other.parameters()))
+    assert clf.n_parameters_["teacher"] == 3 * count_parameters(members[0])
+    assert clf.discriminator_.in_features == members[0].n_features
+    probs = []
+    for member in members:
+        single = copy.deepcopy(clf)
+        single.teacher_ = member
+        probs.append(single.predict_proba(X_tgt, network="teacher"))
+    np.testing.assert_allclose(clf.predict_proba(X_tgt, network="teacher"), np.mean(probs, axis=0), atol=1e-5)
+    clf.save(tmp_path / "m.skrcd")
+    loaded = RCDKDClassifier.load(tmp_path / "m.skrcd")
+    assert isinstance(loaded.teacher_, TeacherEnsemble) and len(loaded.teacher_.members) == 3
+    np.testing.assert_array_equal(loaded.predict_proba(X_tgt, network="teacher"),
+                                  clf.predict_proba(X_tgt, network="teacher"))
+
+
+def test_n_teachers_auto_is_two_built_teachers_or_the_module_given(small):
+    X_src, y_src, X_tgt, _ = small
+    settings = {k: v for k, v in FAST.items() if k != "n_teachers"}
+    built = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0), random_state=0).fit(
+        X_src, y_src, X_tgt)
+    assert built.n_teachers == "auto" and len(built.teacher_.members) == 2
+    module = CNN1D(X_src.shape[1], 3, (8, 8, 8))
+    given = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0), teacher=module,
+                            random_state=0).fit(X_src, y_src, X_tgt)
+    assert type(given.teacher_) is CNN1D and {row["stage"] for row in given.history_} == {"teacher"}
+    # an ensemble passed as the teacher module: every member is trained
+    ensemble = TeacherEnsemble([CNN1D(X_src.shape[1], 3, (8, 8, 8)) for _ in range(2)])
+    before = copy.deepcopy(ensemble.state_dict())
+    fitted = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0), teacher=ensemble,
+                             random_state=0).fit(X_src, y_src, X_tgt)
+    assert [row["stage"] for row in fitted.history_] == ["teacher", "teacher_2"]
+    for name, value in ensemble.state_dict().items():  # the argument is left as it was: a copy was trained
+        assert torch.equal(value, before[name]), name
+    for member, trained in zip(ensemble.members, fitted.teacher_.members):
+        assert not torch.equal(member.head.weight, trained.head.weight)
+    with pytest.raises(InvalidParameterError, match="n_teachers=2 needs a teacher built by skrcd"):
+        RCDKDClassifier(**dict(settings, n_teachers=2), teacher=module).fit(X_src, y_src, X_tgt)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_skewed_and_missing_classes_selector_keeps_every_class_and_matches_plain_kd(seed):
     # activity data: the source is skewed and one class never occurs in the target
@@ -106,9 +159,9 @@ def test_skewed_and_missing_classes_selector_keeps_every_class_and_matches_plain
     assert f1["rl"] >= f1["kd"] - 0.05, f1
 
 
-def test_the_defaults_vada_teacher_no_domain_confusion_and_paper_params_restore_the_paper(small):
+def test_the_defaults_two_vada_teachers_no_domain_confusion_and_paper_params_restore_the_paper(small):
     X_src, y_src, X_tgt, _ = small
-    settings = {k: v for k, v in FAST.items() if k not in ("teacher_method", "dc_weight")}
+    settings = {k: v for k, v in FAST.items() if k not in ("teacher_method", "dc_weight", "n_teachers")}
     student = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=2), random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SelectionCollapseWarning)
@@ -121,5 +174,7 @@ def test_the_defaults_vada_teacher_no_domain_confusion_and_paper_params_restore_
         assert torch.equal(a, b)
     default = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0), random_state=0)
     assert {"loss_ent", "loss_vat"} <= set(default.fit(X_src, y_src, X_tgt).history_[0])
+    assert isinstance(default.teacher_, TeacherEnsemble) and len(default.teacher_.members) == 2
     paper = RCDKDClassifier(**dict(settings, teacher_epochs=1, student_epochs=0, **PAPER_PARAMS), random_state=0)
     assert not {"loss_ent", "loss_vat"} & set(paper.fit(X_src, y_src, X_tgt).history_[0])
+    assert type(paper.teacher_) is CNN1D

@@ -9,12 +9,22 @@ from .losses import (
     domain_adversarial_loss,
     vat_loss,
 )
-from .networks import CNN1D, TCN, ConfigMixin, DomainDiscriminator, count_parameters, feature_size, grad_reverse
+from .networks import (
+    CNN1D,
+    TCN,
+    ConfigMixin,
+    DomainDiscriminator,
+    TeacherEnsemble,
+    count_parameters,
+    feature_size,
+    grad_reverse,
+)
 
 __all__ = [
     "CNN1D",
     "TCN",
     "DomainDiscriminator",
+    "TeacherEnsemble",
     "ConfigMixin",
     "grad_reverse",
     "count_parameters",

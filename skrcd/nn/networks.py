@@ -23,6 +23,7 @@ __all__ = [
     "CNN1D",
     "TCN",
     "DomainDiscriminator",
+    "TeacherEnsemble",
     "grad_reverse",
     "count_parameters",
     "feature_size",
@@ -258,6 +259,52 @@ class DomainDiscriminator(ConfigMixin, nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+
+class TeacherEnsemble(nn.Module):
+    """Several teachers that predict as one: the mean of their class probabilities.
+
+    ``forward`` returns ``(log of the members' mean softmax, features of the first
+    member)``: the "logits" give the mean probabilities back under a softmax and
+    a temperature-softened version of them under ``softmax(logits / T)``. The
+    features, and so the feature size, the student's adapter and the domain
+    discriminator, are the first member's; the members themselves are
+    independently initialised networks trained one after the other by the
+    teacher stage (``RCDKDClassifier(n_teachers=...)``). In training mode each
+    member keeps its own dropout, so MC-dropout passes sample every member.
+
+    Parameters
+    ----------
+    members : sequence of torch.nn.Module
+        At least one network of the ``(logits, features)`` protocol, all with
+        the same classes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> members = [CNN1D(3, 4, channels=(8, 8, 8)) for _ in range(2)]
+    >>> ens = TeacherEnsemble(members).eval()
+    >>> x = torch.randn(5, 3, 32)
+    >>> logits, feats = ens(x)
+    >>> mean = sum(m(x)[0].softmax(dim=1) for m in members) / 2
+    >>> bool(torch.allclose(logits.softmax(dim=1), mean, atol=1e-6)), tuple(feats.shape) == (5, ens.n_features)
+    (True, True)
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        members = list(members)
+        if not members or not all(isinstance(m, nn.Module) for m in members):
+            raise ValueError("TeacherEnsemble needs at least one torch.nn.Module member")
+        self.members = nn.ModuleList(members)
+        first = members[0]
+        if hasattr(first, "n_features"):
+            self.n_features = first.n_features
+
+    def forward(self, x):
+        outs = [m(x) for m in self.members]
+        log_probs = torch.stack([torch.log_softmax(logits, dim=1) for logits, _ in outs])
+        return torch.logsumexp(log_probs, dim=0) - torch.log(torch.tensor(float(len(outs)))), outs[0][1]
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -252,6 +252,15 @@ def _check_like(reader, template, value, field):
         raise reader.error(field, f"{short_repr(value)} where this fit has a number")
 
 
+def _trains(trained, value):
+    """Whether a stage that trains the modules ``trained`` trains ``value`` or a part of it (one teacher of a
+    :class:`~skrcd.nn.TeacherEnsemble`)."""
+    if not isinstance(value, torch.nn.Module):
+        return False
+    parts = {id(m) for m in value.modules()}
+    return any(id(m) in parts for m in trained)
+
+
 def _load_stage_state(reader, stage, state):
     """Restore a stage from a checkpoint: structure checked first, loading errors named, what a fresh stage could
     not show checked after (optimiser states against their parameters, replay-memory shapes and counters)."""
@@ -482,7 +491,7 @@ class FitCheckpoints:
                 trained = stage.modules()
                 for attr, sd in data["networks"].items():
                     net = getattr(est, attr, None)
-                    if net is not None and any(net is m for m in trained):
+                    if net is not None and _trains(trained, net):
                         _load_weights(reader, f"networks.{attr}", net, sd)
                 self._restore_history(meta)
                 start = n_epochs
@@ -505,7 +514,7 @@ class FitCheckpoints:
             self.completed.append(stage.name)
         trained = stage.modules()
         for attr, value in vars(est).items():  # the fitted networks this stage trained
-            if attr.endswith("_") and attr not in self.done_networks and any(value is m for m in trained):
+            if attr.endswith("_") and attr not in self.done_networks and _trains(trained, value):
                 self.done_networks.append(attr)
 
     def write(self, stage, generator, epoch, n_epochs):

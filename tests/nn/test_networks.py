@@ -2,7 +2,15 @@ import torch
 
 import pytest
 
-from skrcd.nn.networks import CNN1D, TCN, DomainDiscriminator, count_parameters, feature_size, grad_reverse
+from skrcd.nn.networks import (
+    CNN1D,
+    TCN,
+    DomainDiscriminator,
+    TeacherEnsemble,
+    count_parameters,
+    feature_size,
+    grad_reverse,
+)
 
 
 def test_cnn_shapes_and_paper_parameter_counts():
@@ -88,3 +96,46 @@ def test_feature_size_of_module_without_attribute():
             return f[:, :2], f
 
     assert feature_size(Bare(), 4, 10) == 5
+
+
+class _Fixed(torch.nn.Module):
+    """A member whose logits and features do not depend on the input."""
+
+    def __init__(self, logits, feats):
+        super().__init__()
+        self.logits, self.feats = torch.tensor(logits), torch.tensor(feats)
+        self.n_features = len(feats)
+
+    def forward(self, x):
+        n = x.shape[0]
+        return self.logits.expand(n, -1), self.feats.expand(n, -1)
+
+
+def test_teacher_ensemble_averages_probabilities_and_keeps_the_first_members_features():
+    a = _Fixed([2.0, 0.0, 0.0], [1.0, 2.0])
+    b = _Fixed([0.0, 0.0, 4.0], [7.0, 8.0, 9.0])
+    logits, feats = TeacherEnsemble([a, b])(torch.zeros(3, 1, 5))
+    pa, pb = a.logits.softmax(0), b.logits.softmax(0)
+    assert torch.allclose(logits.softmax(dim=1), ((pa + pb) / 2).expand(3, -1), atol=1e-6)
+    # not the softmax of the mean logits, which would favour the more confident member
+    assert not torch.allclose(logits.softmax(dim=1)[0], ((a.logits + b.logits) / 2).softmax(0), atol=1e-3)
+    assert torch.equal(feats, a.feats.expand(3, -1))
+    assert TeacherEnsemble([a, b]).n_features == 2
+    with pytest.raises(ValueError, match="at least one"):
+        TeacherEnsemble([])
+
+
+def test_teacher_ensemble_mc_dropout_samples_every_member_and_keeps_batchnorm_statistics():
+    from skrcd.training.teacher_cache import mc_dropout_mode
+
+    torch.manual_seed(0)
+    members = [CNN1D(2, 3, (4, 4, 4), dropout=0.5) for _ in range(2)]
+    ens = TeacherEnsemble(members)
+    x = torch.randn(6, 2, 16)
+    stats = [m.encoder[1].running_mean.clone() for m in members]
+    with mc_dropout_mode(ens):
+        for member in members:  # each member's own passes vary: its dropout is on
+            assert not torch.equal(member(x)[0], member(x)[0])
+        assert not torch.equal(ens(x)[0], ens(x)[0])
+    for m, before in zip(members, stats):
+        assert torch.equal(m.encoder[1].running_mean, before)
