@@ -27,7 +27,11 @@ def main(folders):
         print(f"{folder}: {len(last10)} rcdkd runs; last-10-epoch selected share above 99 %: {(last10 > 0.99).sum()}, "
               f"below 5 %: {(last10 < 0.05).sum()}, range {last10.min():.3f}-{last10.max():.3f}")
     dc = np.array(dc)
-    print(f"loss_dc below 0.01 in {(dc < 0.01).mean():.1%} of {len(dc):,} student epochs (every method with the term)")
+    if len(dc):
+        print(f"loss_dc below 0.01 in {(dc < 0.01).mean():.1%} of {len(dc):,} student epochs (every method with "
+              "the term)")
+    else:
+        print("no student epoch with a loss_dc column (dc_weight=0)")
 
 
 if __name__ == "__main__":
