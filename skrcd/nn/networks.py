@@ -14,6 +14,7 @@ returns them, and ``type(net)(**net.get_config())`` builds the same architecture
 from __future__ import annotations
 
 import inspect
+import math
 
 import torch
 from torch import nn
@@ -303,8 +304,8 @@ class TeacherEnsemble(nn.Module):
 
     def forward(self, x):
         outs = [m(x) for m in self.members]
-        log_probs = torch.stack([torch.log_softmax(logits, dim=1) for logits, _ in outs])
-        return torch.logsumexp(log_probs, dim=0) - torch.log(torch.tensor(float(len(outs)))), outs[0][1]
+        log_probs = torch.log_softmax(torch.stack([logits for logits, _ in outs]), dim=2)
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(outs)), outs[0][1]
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -16,47 +16,30 @@ paired comparisons with the benchmark's ``teacher`` and ``rcdkd`` rows.
 """
 import argparse
 import os
-import time
 
 import pandas as pd
 import torch
 from joblib import Parallel, delayed
-from sklearn.metrics import accuracy_score, f1_score
 
 from skrcd import RCDKDClassifier
-from skrcd.datasets import load_scenario
-from skrcd.experiments.benchmark import DATASET_PARAMS
+from skrcd.experiments.benchmark import _fit_and_score
 from skrcd.experiments.results import append_runs, read_runs, summarise_paired
 from skrcd.nn import TeacherEnsemble
 
 
 def _one(bench, dataset, scenario, seed, partner, epochs, data_home, teachers_only):
+    """The benchmark's own fit-and-score (``skrcd.experiments.benchmark``) with the averaged teachers shared."""
     torch.set_num_threads(1)
     src, tgt = (int(v) for v in scenario.split("-"))
-    sc = load_scenario(dataset, source=src, target=tgt, data_home=data_home)
     first, second = (RCDKDClassifier.load(os.path.join(bench, "teachers", f"{dataset}_{scenario}_seed{s}.skrcd"))
                      for s in (seed, partner))
-    ensemble = TeacherEnsemble([first.teacher_, second.teacher_])
-    params = dict(DATASET_PARAMS[dataset], random_state=seed, n_threads=1, teacher=ensemble,
-                  discriminator=first.discriminator_, teacher_epochs=0)
-    if epochs:
-        params["student_epochs"] = epochs
-    if teachers_only:
-        params.update(student_epochs=0, selection="all")
-    clf = RCDKDClassifier(**params)
-    t0 = time.perf_counter()
-    clf.fit(sc.X_src, sc.y_src, sc.X_tgt)
-    wall = time.perf_counter() - t0
-    base = dict(dataset=dataset, scenario=scenario, seed=seed, params=0, fit_time_teacher=0.0,
-                fit_time_student=wall, fit_time_total=wall, selected_per_epoch="", worker=f"pid{os.getpid()}")
+    shared = dict(teacher=TeacherEnsemble([first.teacher_, second.teacher_]), discriminator=first.discriminator_,
+                  fit_time=0.0)
     rows = []
-    nets = (("teacher", "teacher x2"),) if teachers_only else (("teacher", "teacher x2"), ("student", "rcdkd (teacher x2)"))
-    for net, method in nets:
-        pred = clf.predict(sc.X_test, network=net)
-        rows.append(dict(base, method=method, macro_f1=100 * f1_score(sc.y_test, pred, average="macro"),
-                         accuracy=100 * accuracy_score(sc.y_test, pred), params=int(clf.n_parameters_[net]),
-                         selected_last=clf.history_[-1].get("selected", float("nan")) if net == "student"
-                         else float("nan")))
+    for method, name in (("teacher", "teacher x2"), ("rcdkd", "rcdkd (teacher x2)"))[:1 if teachers_only else 2]:
+        fitted, _, _ = _fit_and_score(method, dataset, src, tgt, seed, epochs=epochs, data_home=data_home,
+                                      shared_teacher=shared)
+        rows += [dict(r, method=name) for r in fitted]
     return rows
 
 
