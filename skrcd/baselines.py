@@ -108,7 +108,7 @@ class MobileDAClassifier(RCDKDClassifier):
         return SelectAll()
 
     def distillation_overrides(self):
-        return {"n_episodes": 1, "dc_weight": 0.0, "name": "mobileda"}
+        return {"n_episodes": 1, "dc_weight": 0.0, "source_ce_weight": 1.0, "name": "mobileda"}
 
 
 class AADClassifier(RCDKDClassifier):
@@ -137,4 +137,5 @@ class AADClassifier(RCDKDClassifier):
         return SelectAll()
 
     def distillation_overrides(self):
-        return {"n_episodes": 1, "dc_weight": 1.0, "name": "aad"}  # the adversarial adaptation is AAD's own
+        # AAD's own adversarial adaptation, against the teacher's source features
+        return {"n_episodes": 1, "dc_weight": 1.0, "dc_features": "teacher", "source_ce_weight": 0.0, "name": "aad"}

@@ -73,6 +73,8 @@ PAPER_PARAMS = {
     "selector_bias_noise": "out",
     "dc_weight": 1.0,
     "dc_mode": "grl",
+    "dc_features": "teacher",
+    "source_ce_weight": 0.0,
 }
 
 
@@ -181,6 +183,15 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         How the student and adapter fool the discriminator: a gradient-reversal
         layer (minimax on one loss) or flipped domain labels (a separate,
         non-saturating loss); the discriminator keeps learning in both.
+    dc_features : {"teacher", "student"}, default="teacher"
+        What the discriminator tells the adapted student target features from:
+        the teacher's source features (the paper), or the student's own source
+        features through the adapter, so that the student aligns its own two
+        domains as DANN does (combine with ``source_ce_weight`` for a DANN
+        student that also distils). Used only when ``dc_weight > 0``.
+    source_ce_weight : float, default=0.0
+        Weight of the student's cross-entropy on the source labels during
+        distillation (0: the student learns from the teacher only, the paper).
     temperature : float, default=2.0
         Distillation temperature.
     n_episodes : int, default=5
@@ -420,6 +431,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "kd_weight": [_NON_NEGATIVE],
         "dc_weight": [_NON_NEGATIVE],
         "dc_mode": [Options("grl", "flip")],
+        "dc_features": [Options("teacher", "student")],
+        "source_ce_weight": [_NON_NEGATIVE],
         "temperature": [_POSITIVE],
         "n_episodes": [_POSITIVE_INT],
         "mc_passes": [_POSITIVE_INT],
@@ -489,6 +502,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         kd_weight=10.0,
         dc_weight=0.0,
         dc_mode="grl",
+        dc_features="teacher",
+        source_ce_weight=0.0,
         temperature=2.0,
         n_episodes=5,
         mc_passes=10,
@@ -549,6 +564,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.kd_weight = kd_weight
         self.dc_weight = dc_weight
         self.dc_mode = dc_mode
+        self.dc_features = dc_features
+        self.source_ce_weight = source_ce_weight
         self.temperature = temperature
         self.n_episodes = n_episodes
         self.mc_passes = mc_passes
@@ -1012,7 +1029,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                                  need_mc=strategy.needs_teacher_uncertainty)
         params = dict(n_episodes=self.n_episodes, temperature=self.temperature, kd_weight=self.kd_weight,
                       dc_weight=self.dc_weight, lr=self.student_lr, betas=self.betas,
-                      weight_decay=self.weight_decay, dc_mode=self.dc_mode, name="student")
+                      weight_decay=self.weight_decay, dc_mode=self.dc_mode, dc_features=self.dc_features,
+                      source_ce_weight=self.source_ce_weight, name="student")
         params.update(self.distillation_overrides())
         stage = self.distillation_stage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
         ctx.run(stage, self.student_epochs)

@@ -42,6 +42,8 @@ BAD = {
     "kd_weight": [math.nan],
     "dc_weight": [-1],
     "dc_mode": ["reverse"],
+    "dc_features": ["both", None],
+    "source_ce_weight": [-1.0, math.nan],
     "temperature": [0],
     "n_episodes": [0],
     "mc_passes": [0],

@@ -72,6 +72,8 @@ VALID = {
     "kd_weight": _reals(0, 10),
     "dc_weight": _reals(0, 10),
     "dc_mode": st.sampled_from(["grl", "flip"]),
+    "dc_features": st.sampled_from(["teacher", "student"]),
+    "source_ce_weight": _reals(0, 2),
     "temperature": _reals(0.5, 5),
     "n_episodes": st.integers(1, 3),
     "mc_passes": st.integers(1, 3),

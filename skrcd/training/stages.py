@@ -292,6 +292,12 @@ class DistillationStage(TrainingStage):
         How the student fools the discriminator: gradient reversal of the
         discriminator's loss (minimax), or a separate loss with flipped domain
         labels (non-saturating: keeps a gradient when the discriminator wins).
+    dc_features : {"teacher", "student"}, default="teacher"
+        The source side the discriminator sees: the teacher's source features
+        (the paper), or the student's own, through the adapter, so that the
+        student aligns its own two domains as in DANN.
+    source_ce_weight : float, default=0.0
+        Weight of the student's cross-entropy on the source labels.
     name : str, default="student"
 
     Notes
@@ -319,10 +325,13 @@ class DistillationStage(TrainingStage):
 
     def __init__(self, student, adapter, discriminator, teacher_outputs, strategy, data, n_episodes=5,
                  temperature=2.0, kd_weight=10.0, dc_weight=1.0, lr=1e-2, betas=(0.5, 0.99),
-                 weight_decay=1e-4, dc_schedule=True, dc_mode="grl", name="student"):
+                 weight_decay=1e-4, dc_schedule=True, dc_mode="grl", dc_features="teacher",
+                 source_ce_weight=0.0, name="student"):
         if dc_mode not in ("grl", "flip"):
             raise ValueError(f"dc_mode must be 'grl' or 'flip', got {dc_mode!r}")
-        self.dc_mode = dc_mode
+        if dc_features not in ("teacher", "student"):
+            raise ValueError(f"dc_features must be 'teacher' or 'student', got {dc_features!r}")
+        self.dc_mode, self.dc_features, self.source_ce_weight = dc_mode, dc_features, source_ce_weight
         self.student, self.adapter, self.discriminator = student, adapter, discriminator
         self.teacher_outputs, self.strategy, self.data = teacher_outputs, strategy, data
         self.n_episodes, self.temperature = max(int(n_episodes), 1), temperature
@@ -364,8 +373,19 @@ class DistillationStage(TrainingStage):
         if state.get("record") is not None:
             self.record.load_state_dict(state["record"])
 
-    def student_loss(self, s_logits, s_feats, t_logits, weight, src_idx, log):
-        """The student's loss of one episode before domain confusion: ``kd_weight`` times KD on the target.
+    #: Whether :meth:`student_loss` reads the student's outputs on the source batch
+    #: (the step then computes them once per episode, as ``src_out``).
+    uses_source_outputs = False
+
+    def _needs_source_outputs(self):
+        return (self.uses_source_outputs or self.source_ce_weight > 0
+                or (self.dc_weight and self.dc_features == "student"))
+
+    def student_loss(self, s_logits, s_feats, t_logits, weight, src_idx, log, src_out=None):
+        """The student's loss of one episode before domain confusion.
+
+        ``kd_weight`` times KD on the target, plus ``source_ce_weight`` times the
+        student's cross-entropy on the source labels.
 
         Parameters
         ----------
@@ -379,6 +399,9 @@ class DistillationStage(TrainingStage):
             Indices of the paired source batch.
         log : callable
             ``log(name, value)`` adds a detached value to the epoch's history row.
+        src_out : tuple of torch.Tensor or None
+            The student's ``(logits, features)`` on the source batch (its own
+            forward pass, so batch norm sees one domain), when the stage needs them.
 
         Returns
         -------
@@ -386,7 +409,12 @@ class DistillationStage(TrainingStage):
             The loss to minimise and the KD term (logged as ``loss_kd``).
         """
         kd = distillation_loss(s_logits, t_logits, weight, self.temperature)
-        return self.kd_weight * kd, kd
+        loss = self.kd_weight * kd
+        if self.source_ce_weight > 0:
+            ce = source_cross_entropy(src_out[0], self.data, src_idx)
+            log("loss_ce", ce.detach())
+            loss = loss + self.source_ce_weight * ce
+        return loss, kd
 
     def train_step(self, src_idx, tgt_idx, progress):
         x_t = self.data.X_tgt[tgt_idx]
@@ -398,26 +426,32 @@ class DistillationStage(TrainingStage):
             logs[key] = logs.get(key, 0) + value
             logs["_n_" + key] = logs.get("_n_" + key, 0) + 1
 
+        needs_source = self._needs_source_outputs()
         for episode in range(self.n_episodes):
             s_logits, s_feats = self.student(x_t)
+            src_out = self.student(self.data.X_src[src_idx]) if needs_source else None
             s_probs = s_logits.detach().softmax(1)
             state = self.strategy.make_state(s_feats.detach(), s_probs, mc)
             action = self.strategy.select(state, episode)
             weight = self.strategy.weights(action)
             self.record.add(tgt_idx, action, weight, self.strategy.last_advantage)
-            loss, kd = self.student_loss(s_logits, s_feats, t_logits, weight, src_idx, log)
+            loss, kd = self.student_loss(s_logits, s_feats, t_logits, weight, src_idx, log, src_out)
             self.optimizer.zero_grad(set_to_none=True)
             if self.dc_weight:
                 adapted = self.adapter(s_feats)
+                if self.dc_features == "student":
+                    src_feats = self.adapter(src_out[1])
                 if self.dc_mode == "grl":
                     dc = domain_adversarial_loss(self.discriminator, src_feats, adapted, coeff)
                     loss = loss + self.dc_weight * dc
                     loss.backward()
                 else:  # flipped labels: the student wants its target features called "source" (0)
                     fool = F.cross_entropy(self.discriminator(adapted), torch.zeros_like(action))
+                    if self.dc_features == "student":  # and its source features called "target" (1)
+                        fool = fool + F.cross_entropy(self.discriminator(src_feats), torch.ones_like(src_idx))
                     (loss + self.dc_weight * coeff * fool).backward()
                     self.discriminator.zero_grad(set_to_none=True)
-                    dc = domain_adversarial_loss(self.discriminator, src_feats, adapted.detach())
+                    dc = domain_adversarial_loss(self.discriminator, src_feats.detach(), adapted.detach())
                     (self.dc_weight * dc).backward()
                     loss = loss + self.dc_weight * dc
                 log("loss_dc", dc.detach())
@@ -459,9 +493,10 @@ class SourceDistillationStage(DistillationStage):
     ['loss', 'loss_dc', 'loss_kd', 'selected']
     """
 
-    def student_loss(self, s_logits, s_feats, t_logits, weight, src_idx, log):
-        src_logits, _ = self.student(self.data.X_src[src_idx])  # its own forward: batch norm per domain
-        kd = distillation_loss(src_logits, self.teacher_outputs.src_logits[src_idx], None, self.temperature)
+    uses_source_outputs = True
+
+    def student_loss(self, s_logits, s_feats, t_logits, weight, src_idx, log, src_out=None):
+        kd = distillation_loss(src_out[0], self.teacher_outputs.src_logits[src_idx], None, self.temperature)
         return self.kd_weight * kd, kd
 
 
@@ -492,15 +527,14 @@ class CoralDistillationStage(DistillationStage):
     ['loss', 'loss_ce', 'loss_coral', 'loss_kd', 'selected']
     """
 
-    def __init__(self, *args, source_ce_weight=1.0, coral_weight=1.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.source_ce_weight, self.coral_weight = source_ce_weight, coral_weight
+    uses_source_outputs = True
 
-    def student_loss(self, s_logits, s_feats, t_logits, weight, src_idx, log):
-        loss, kd = super().student_loss(s_logits, s_feats, t_logits, weight, src_idx, log)
-        src_logits, src_feats = self.student(self.data.X_src[src_idx])
-        ce = source_cross_entropy(src_logits, self.data, src_idx)
-        co = coral_loss(src_feats, s_feats)
-        log("loss_ce", ce.detach())
+    def __init__(self, *args, source_ce_weight=1.0, coral_weight=1.0, **kwargs):
+        super().__init__(*args, source_ce_weight=source_ce_weight, **kwargs)
+        self.coral_weight = coral_weight
+
+    def student_loss(self, s_logits, s_feats, t_logits, weight, src_idx, log, src_out=None):
+        loss, kd = super().student_loss(s_logits, s_feats, t_logits, weight, src_idx, log, src_out)
+        co = coral_loss(src_out[1], s_feats)
         log("loss_coral", co.detach())
-        return loss + self.source_ce_weight * ce + self.coral_weight * co, kd
+        return loss + self.coral_weight * co, kd

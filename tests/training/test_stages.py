@@ -56,6 +56,62 @@ def test_student_stage_makes_discriminator_and_student_adversaries(mode):
         adapter.weight.copy_(w0)
 
 
+def _grads(loss, params):
+    return torch.autograd.grad(loss, list(params))
+
+
+@pytest.mark.parametrize("mode", ["grl", "flip"])
+def test_student_features_mode_aligns_the_students_own_domains(mode):
+    torch.manual_seed(0)
+    data = DomainTensors(torch.randn(16, 2, 32), torch.randint(0, 2, (16,)), torch.randn(16, 2, 32) + 2.0)
+    student, adapter, disc = CNN1D(2, 2, channels=(4, 4, 4)), torch.nn.Linear(4, 8), DomainDiscriminator(8)
+    outputs = TeacherOutputs(CNN1D(2, 2, channels=(8, 8, 8)), data, mc_passes=2, need_mc=False)
+    stage = DistillationStage(student, adapter, disc, outputs, _Fixed(), data, n_episodes=1, kd_weight=0.0,
+                              dc_weight=1.0, dc_schedule=False, dc_mode=mode, dc_features="student", lr=0.0)
+    idx = torch.arange(16)
+    stage.on_epoch_begin(0, 1)
+    student.eval()
+
+    def dc():  # the discriminator's loss on the student's own two domains, both through the adapter
+        return domain_adversarial_loss(disc, adapter(student(data.X_src)[1]), adapter(student(data.X_tgt)[1]))
+
+    stage.train_step(idx, idx, 1.0)
+    # the discriminator learns to tell the student's source from its target features (not the teacher's)
+    for got, want in zip((p.grad for p in disc.parameters()), _grads(dc(), disc.parameters())):
+        torch.testing.assert_close(got, want)
+    with torch.no_grad():  # and a step of the student along its gradient raises that loss (it aligns)
+        base = dc().item()
+        for p in student.parameters():
+            p -= 1e-2 * p.grad
+        assert dc().item() > base
+
+
+def test_source_cross_entropy_of_the_student_is_added_with_its_weight():
+    torch.manual_seed(0)
+    data = DomainTensors(torch.randn(16, 2, 32), torch.randint(0, 2, (16,)), torch.randn(16, 2, 32))
+    student = CNN1D(2, 2, channels=(4, 4, 4))
+    outputs = TeacherOutputs(CNN1D(2, 2, channels=(8, 8, 8)), data, mc_passes=2, need_mc=False)
+    stage = DistillationStage(student, torch.nn.Linear(4, 8), DomainDiscriminator(8), outputs, _Fixed(), data,
+                              n_episodes=1, kd_weight=0.0, dc_weight=0.0, source_ce_weight=2.5, lr=0.0)
+    idx = torch.arange(16)
+    stage.on_epoch_begin(0, 1)
+    student.eval()
+    logs = stage.train_step(idx, idx, 0.5)
+    ce = torch.nn.functional.cross_entropy(student(data.X_src)[0], data.y_src)
+    torch.testing.assert_close(logs["loss_ce"], ce.detach())
+    torch.testing.assert_close(logs["loss"], 2.5 * ce.detach())
+    for got, want in zip((p.grad for p in student.parameters()), _grads(2.5 * ce, student.parameters())):
+        torch.testing.assert_close(got, want)
+
+
+def test_student_stage_refuses_unknown_dc_features():
+    data = DomainTensors(torch.randn(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.randn(4, 2, 16))
+    outputs = TeacherOutputs(CNN1D(2, 2, channels=(8, 8, 8)), data, need_mc=False)
+    with pytest.raises(ValueError, match="dc_features"):
+        DistillationStage(CNN1D(2, 2, channels=(4, 4, 4)), torch.nn.Linear(4, 8), DomainDiscriminator(8), outputs,
+                          _Fixed(), data, dc_features="both")
+
+
 # ------------------------------------------------------------------ teacher objectives
 def _toy_data(seed=0):
     g = torch.Generator().manual_seed(seed)
