@@ -17,15 +17,20 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 
-def main(folder, method="vada"):
+def stored_test_probs(folder, method="vada"):
+    """``{scenario: ({seed: test-part probabilities}, test labels)}`` of the teacher study's stored files."""
     files = {}
     for path in glob.glob(os.path.join(folder, "probs", f"*_{method}.npz")):
         scenario, seed = re.match(r".*_(\d+-\d+)_seed(\d+)_", os.path.basename(path)).groups()
         files.setdefault(scenario, {})[int(seed)] = path
+    return {scenario: ({s: np.load(p)["test"] for s, p in by_seed.items()},
+                       np.load(next(iter(by_seed.values())))["y_test"])
+            for scenario, by_seed in sorted(files.items())}
+
+
+def main(folder, method="vada"):
     rows = []
-    for scenario, by_seed in sorted(files.items()):
-        probs = {s: np.load(p)["test"] for s, p in by_seed.items()}
-        y = np.load(next(iter(by_seed.values())))["y_test"]
+    for scenario, (probs, y) in stored_test_probs(folder, method).items():
         for k in range(1, len(probs) + 1):
             scores = [100 * f1_score(y, sum(probs[s] for s in subset).argmax(1), average="macro")
                       for subset in itertools.combinations(sorted(probs), k)]
