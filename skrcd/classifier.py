@@ -173,23 +173,23 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         L2 norm of the adversarial perturbation of one standardised window (VAT).
     kd_weight : float, default=10.0
         Weight of the distillation loss.
-    dc_weight : float, default=0.0
+    dc_weight : float, default=1.0
         Weight of the adversarial domain-confusion loss of the student stage (the
-        paper: 1.0, in :data:`~skrcd.PAPER_PARAMS`). Off by default: the
-        discriminator wins within a few epochs, and on paired UCI-HAR and CWRU runs
-        neither this term nor its flipped-label form helped the student
-        (``docs/method.md``).
+        paper: 1.0). What the discriminator compares is ``dc_features``.
     dc_mode : {"grl", "flip"}, default="grl"
         How the student and adapter fool the discriminator: a gradient-reversal
         layer (minimax on one loss) or flipped domain labels (a separate,
         non-saturating loss); the discriminator keeps learning in both.
-    dc_features : {"teacher", "student"}, default="teacher"
+    dc_features : {"student", "teacher"}, default="student"
         What the discriminator tells the adapted student target features from:
-        the teacher's source features (the paper), or the student's own source
-        features through the adapter, so that the student aligns its own two
-        domains as DANN does (combine with ``source_ce_weight`` for a DANN
-        student that also distils). Used only when ``dc_weight > 0``.
-    source_ce_weight : float, default=0.0
+        the student's own source features through the adapter, so that the
+        student aligns its own two domains as DANN does, or the teacher's source
+        features (the paper, in :data:`~skrcd.PAPER_PARAMS`: the discriminator
+        wins within a few epochs, and the term did not help on paired runs).
+        Used only when ``dc_weight > 0``. ``"student"`` with
+        ``source_ce_weight=1`` became the default on paired UCI-HAR and CWRU runs
+        (``docs/method.md``).
+    source_ce_weight : float, default=1.0
         Weight of the student's cross-entropy on the source labels during
         distillation (0: the student learns from the teacher only, the paper).
     temperature : float, default=2.0
@@ -500,10 +500,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         teacher_vat_weight=1.0,
         vat_radius=3.5,
         kd_weight=10.0,
-        dc_weight=0.0,
+        dc_weight=1.0,
         dc_mode="grl",
-        dc_features="teacher",
-        source_ce_weight=0.0,
+        dc_features="student",
+        source_ce_weight=1.0,
         temperature=2.0,
         n_episodes=5,
         mc_passes=10,

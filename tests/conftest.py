@@ -16,12 +16,14 @@ def _one_thread():
 #: Three epochs per stage at the default network widths: a full fit in a few seconds on 2 CPU cores. The teacher
 #: is one DANN network (the default trains two VADA teachers, 5x the cost; DANN is the stage the loop tests patch)
 #: and the student
-#: stage keeps the paper's domain confusion (dc_weight=1), so that the tests exercise every term; the defaults
-#: themselves are tested in tests/test_selection_in_fit.py.
+#: stage keeps the paper's domain confusion against the teacher's source features; the defaults themselves
+#: (the student's own alignment and source cross-entropy) are tested in tests/test_selection_in_fit.py.
 FAST = dict(
     teacher_method="dann",
     n_teachers=1,
     dc_weight=1.0,
+    dc_features="teacher",
+    source_ce_weight=0.0,
     teacher_epochs=3,
     student_epochs=3,
     selector_hidden=32,

@@ -590,7 +590,7 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
 
 #: What a parameter added after a file was written stands for in that file: the behaviour before the parameter
 #: existed (which may differ from its default today).
-_BEFORE_THE_PARAMETER = {"teacher_method": "dann", "n_teachers": 1}
+_BEFORE_THE_PARAMETER = {"teacher_method": "dann", "n_teachers": 1, "dc_features": "teacher", "source_ce_weight": 0.0}
 
 
 def _read_params(reader, meta, klass):
