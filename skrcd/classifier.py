@@ -96,8 +96,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     ``fit`` trains a wide teacher with domain adaptation (VADA by default; DANN in
     the paper) on the labelled source and the unlabelled target, then distils it into a compact student on the target: a
     temperature-scaled KD loss on the samples a reinforced selector (dueling double
-    DQN with noisy layers) picks, plus adversarial domain confusion against the
-    teacher's discriminator. ``predict`` uses the student.
+    DQN with noisy layers) picks, plus the student's own domain adaptation: its
+    cross-entropy on the source labels and adversarial confusion of the teacher's
+    kept discriminator between its source and target features (the paper: between
+    the teacher's source features and the student's target features). ``predict``
+    uses the student.
 
     Defaults are the paper's UCI-HAR settings (Xu et al., NeurIPS 2024) except where
     paired measurements favoured another choice (``docs/method.md`` lists each, and
