@@ -37,6 +37,7 @@ CHILD = textwrap.dedent("""
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(sys.argv[4]).items()}
     X_src, y_src, X_tgt, _ = make_domain_shift(n_source=20, n_target=16, n_classes=3, length=16, random_state=0)
     clf = RCDKDClassifier.load(model)
+    clf.save(model)  # a whole save before the forks: what it imports lazily is loaded once, not in each killed child
     rng = random.Random(0)
     report = {"model": [], "checkpoint": []}
 
