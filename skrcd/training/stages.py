@@ -439,19 +439,18 @@ class DistillationStage(TrainingStage):
             self.optimizer.zero_grad(set_to_none=True)
             if self.dc_weight:
                 adapted = self.adapter(s_feats)
-                if self.dc_features == "student":
-                    src_feats = self.adapter(src_out[1])
+                dc_src = self.adapter(src_out[1]) if self.dc_features == "student" else src_feats
                 if self.dc_mode == "grl":
-                    dc = domain_adversarial_loss(self.discriminator, src_feats, adapted, coeff)
+                    dc = domain_adversarial_loss(self.discriminator, dc_src, adapted, coeff)
                     loss = loss + self.dc_weight * dc
                     loss.backward()
                 else:  # flipped labels: the student wants its target features called "source" (0)
                     fool = F.cross_entropy(self.discriminator(adapted), torch.zeros_like(action))
                     if self.dc_features == "student":  # and its source features called "target" (1)
-                        fool = fool + F.cross_entropy(self.discriminator(src_feats), torch.ones_like(src_idx))
+                        fool = fool + F.cross_entropy(self.discriminator(dc_src), torch.ones_like(src_idx))
                     (loss + self.dc_weight * coeff * fool).backward()
                     self.discriminator.zero_grad(set_to_none=True)
-                    dc = domain_adversarial_loss(self.discriminator, src_feats.detach(), adapted.detach())
+                    dc = domain_adversarial_loss(self.discriminator, dc_src.detach(), adapted.detach())
                     (self.dc_weight * dc).backward()
                     loss = loss + self.dc_weight * dc
                 log("loss_dc", dc.detach())

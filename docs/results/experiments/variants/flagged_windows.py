@@ -25,20 +25,19 @@ import sys
 
 import numpy as np
 import pandas as pd
+import torch
+
+from skrcd.selection import SelectConfident
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "teacher_ensemble"))
 from subsets import stored_test_probs  # noqa: E402  (the stored files' reader, shared with that study)
 
 
 def unsure_within_class(probs, share=0.3):
-    """The least confident ``share`` of each predicted class (by rank of the top probability)."""
-    pred, conf = probs.argmax(1), probs.max(1)
-    flagged = np.zeros(len(probs), dtype=bool)
-    for k in np.unique(pred):
-        idx = np.flatnonzero(pred == k)
-        rank = conf[idx].argsort().argsort()
-        flagged[idx] = (rank + 0.5) / len(idx) < share
-    return flagged
+    """What ``selection="confident"`` skips (the library's own rule): the least confident ``share`` of each
+    teacher-predicted class, here ranked over the whole set at once rather than per mini-batch."""
+    kept = SelectConfident(quantile=1 - share).select(torch.as_tensor(probs), episode=0)
+    return ~kept.bool().numpy()
 
 
 def describe(signal, scenario, teachers, probs, y, flagged):
