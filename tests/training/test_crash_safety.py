@@ -2,7 +2,7 @@
 
 One child process imports skrcd once, then forks writers and kills each at a random moment: a writer that saves a
 model file over and over, and one that fits with checkpoints written every epoch (each writer's ``fsync`` sleeps
-10 or 50 ms first, so that most kills land inside a write). After each kill the file is copied aside; this process then
+30 or 50 ms first, so that most kills land inside a write). After each kill the file is copied aside; this process then
 loads every copy.
 """
 
@@ -42,7 +42,7 @@ CHILD = textwrap.dedent("""
     report = {"model": [], "checkpoint": []}
 
     def writer(kind):
-        fsync, pause = os.fsync, 0.01 if kind == "model" else 0.05
+        fsync, pause = os.fsync, 0.03 if kind == "model" else 0.05
         os.fsync = lambda fd: (time.sleep(pause), fsync(fd))  # a wider window inside the write: kills land there often
         if kind == "model":
             while True:
