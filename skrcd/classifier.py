@@ -43,6 +43,8 @@ from .data import (
     warn_unstandardized_scale,
 )
 from .domains import _is_masked, check_sample_domain, split_domains
+from .nn.augment import AUGMENT_PRESETS, SensorAugment
+from .nn.label_shift import em_target_prior, prior_log_ratio, source_prior
 from .nn.networks import CNN1D, TCN, DomainDiscriminator, TeacherEnsemble, count_parameters, feature_size
 from .persistence import model_file
 from .persistence.model_file import ModelFileMixin
@@ -195,6 +197,26 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     source_ce_weight : float, default=1.0
         Weight of the student's cross-entropy on the source labels during
         distillation (0: the student learns from the teacher only, the paper).
+    label_shift : {"none", "em"}, default="none"
+        Correction of the student stage for a target whose classes come in other
+        shares than the source's. ``"em"``: the target's class prior
+        (``target_prior_``) is estimated from the teacher's target probabilities
+        by EM (Saerens et al., 2002); the teacher's targets are moved from the
+        source prior to it (Bayes' rule), and the student's source cross-entropy
+        and the discriminator's source side weigh each source class by
+        ``target_prior / source_prior`` (importance weighting), so that a class
+        the target lacks is not taught and a rare one is not drowned.
+    augment : {"weak", "strong"}, dict or None, default=None
+        Sensor augmentations of the target windows the student trains on
+        (:class:`skrcd.nn.SensorAugment`; a dict gives its strengths, e.g.
+        ``{"jitter": 0.05, "time_warp": 0.2}``): in each episode the student sees
+        a fresh view of each window and learns the teacher's output for the plain
+        window, which the teacher gives once per fit. None: plain windows.
+    consistency_weight : float, default=0.0
+        Weight of the student's agreement on its view with an exponential moving
+        average of itself on the plain window (mean teacher); 0 switches it off.
+    ema_decay : float, default=0.99
+        Per-step decay of that moving average (with ``consistency_weight > 0``).
     temperature : float, default=2.0
         Distillation temperature.
     n_episodes : int, default=5
@@ -342,6 +364,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         ``train_split`` ``valid_loss``/``valid_acc``/``valid_f1``, and what callbacks
         record (``event_lr``, ``target_entropy``, ...). No column reads a target
         label.
+    target_prior_ : numpy.ndarray of shape (n_classes,)
+        The target's class shares estimated without labels: EM on the
+        teacher's probabilities of the target windows (see ``label_shift``,
+        which decides whether the student stage uses it).
     fit_time_ : dict
         Seconds spent in each stage (``teacher``, ``student``) and in total.
     n_parameters_ : dict
@@ -436,6 +462,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "dc_mode": [Options("grl", "flip")],
         "dc_features": [Options("teacher", "student")],
         "source_ce_weight": [_NON_NEGATIVE],
+        "label_shift": [Options("none", "em")],
+        "augment": [None, Options(*AUGMENT_PRESETS), InstanceOf(dict, "a dict of SensorAugment strengths")],
+        "consistency_weight": [_NON_NEGATIVE],
+        "ema_decay": [Interval(Real, 0, 1, closed="left")],
         "temperature": [_POSITIVE],
         "n_episodes": [_POSITIVE_INT],
         "mc_passes": [_POSITIVE_INT],
@@ -507,6 +537,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         dc_mode="grl",
         dc_features="student",
         source_ce_weight=1.0,
+        label_shift="none",
+        augment=None,
+        consistency_weight=0.0,
+        ema_decay=0.99,
         temperature=2.0,
         n_episodes=5,
         mc_passes=10,
@@ -569,6 +603,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.dc_mode = dc_mode
         self.dc_features = dc_features
         self.source_ce_weight = source_ce_weight
+        self.label_shift = label_shift
+        self.augment = augment
+        self.consistency_weight = consistency_weight
+        self.ema_decay = ema_decay
         self.temperature = temperature
         self.n_episodes = n_episodes
         self.mc_passes = mc_passes
@@ -621,6 +659,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                 f"n_teachers={self.n_teachers!r} needs a teacher built by skrcd ('cnn' or 'tcn'): a teacher module "
                 "is trained as given; pass skrcd.nn.TeacherEnsemble([module, ...]) for several"
             )
+        if isinstance(self.augment, dict):
+            try:
+                SensorAugment(**self.augment).check()
+            except (TypeError, ValueError) as exc:
+                raise InvalidParameterError(f"augment={self.augment!r}: {exc}") from None
         if self.teacher == "cnn" and self.teacher_channels is not None and len(self.teacher_channels) != 3:
             raise InvalidParameterError(
                 f"teacher_channels must hold 3 widths for the CNN teacher, got {self.teacher_channels!r}"
@@ -1030,10 +1073,26 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         strategy.setup(strategy.state_size(s_feats, ctx.n_classes), ctx.device)
         outputs = TeacherOutputs(self.teacher_, data, self.mc_passes, self.teacher_refresh,
                                  need_mc=strategy.needs_teacher_uncertainty)
+        prior_s = source_prior(data.y_src, ctx.n_classes, data.w_src)
+        prior_t = em_target_prior(outputs.tgt_logits.softmax(1), prior_s)
+        self.target_prior_ = prior_t.cpu().numpy()
+        source_weight = None
+        if self.label_shift == "em":
+            log_ratio = prior_log_ratio(prior_t, prior_s)
+            outputs.set_prior_shift(log_ratio)
+            source_weight = log_ratio.exp()
+        augment, generator = None, None
+        if self.augment is not None:
+            augment = SensorAugment(**(AUGMENT_PRESETS[self.augment] if isinstance(self.augment, str)
+                                       else self.augment))
+            seed = int(torch.randint(2**62, (1,), generator=ctx.generator))
+            generator = torch.Generator(device=ctx.device).manual_seed(seed)
         params = dict(n_episodes=self.n_episodes, temperature=self.temperature, kd_weight=self.kd_weight,
                       dc_weight=self.dc_weight, lr=self.student_lr, betas=self.betas,
                       weight_decay=self.weight_decay, dc_mode=self.dc_mode, dc_features=self.dc_features,
-                      source_ce_weight=self.source_ce_weight, name="student")
+                      source_ce_weight=self.source_ce_weight, source_weight=source_weight, augment=augment,
+                      generator=generator, consistency_weight=self.consistency_weight,
+                      ema_decay=self.ema_decay, name="student")
         params.update(self.distillation_overrides())
         stage = self.distillation_stage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
         ctx.run(stage, self.student_epochs)

@@ -82,7 +82,10 @@ def test_model_file_of_the_flat_layout_loads_and_predicts_the_same(recorded):
         # the file predates both parameters: its teacher was one DANN network
         assert loaded.teacher_method == "dann" and loaded.n_teachers == 1
         for key, value in _outputs(loaded, X_tgt).items():
-            np.testing.assert_array_equal(value, recorded[f"model/{key}"])
+            if key == "pred":
+                np.testing.assert_array_equal(value, recorded[f"model/{key}"])
+            else:  # float32 kernels differ by an ulp or so between x86 CPUs
+                np.testing.assert_allclose(value, recorded[f"model/{key}"], rtol=1e-5, atol=1e-6)
 
 
 if __name__ == "__main__":  # writes the fixtures (see the module docstring)

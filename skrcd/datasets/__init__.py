@@ -7,7 +7,8 @@ Loaders read validated ``.npz`` files from a data home
 
 from ._base import Scenario, UnverifiedDownloadWarning, get_data_home
 from ._cwru import CWRU_CLASSES, CWRU_FILES, CWRU_RPM, CWRU_SCENARIOS, fetch_cwru, load_cwru, parse_cwru
-from ._scenarios import load_scenario
+from ._scenarios import SKEWED_DATASETS, load_scenario
+from ._skewed import SKEWED_PROFILES, profile_weights, skewed_indices, skewed_profile, skewed_scenario
 from ._synthetic import make_domain_shift
 from ._uci_har import (
     BUNDLED_SUBJECTS,
@@ -24,6 +25,12 @@ __all__ = [
     "load_uci_har",
     "load_cwru",
     "load_scenario",
+    "skewed_scenario",
+    "skewed_profile",
+    "skewed_indices",
+    "profile_weights",
+    "SKEWED_PROFILES",
+    "SKEWED_DATASETS",
     "fetch_uci_har",
     "fetch_cwru",
     "parse_uci_har",

@@ -253,6 +253,12 @@ class Scenario:
     X_test, y_test : labelled target test part (for evaluation only)
     X_src_test, y_src_test : labelled source test part
     y_tgt : target train labels (for evaluation only: never pass them to ``fit``)
+    w_test : weights of the target test rows, or None
+        Set by the skewed scenarios (:func:`~skrcd.datasets.skewed_scenario`):
+        scoring ``X_test`` with them measures the classifier on the target's class
+        profile; None scores every row alike.
+    source_profile, target_profile : class shares of the train parts, or None
+        Set by the skewed scenarios (evaluation only).
 
     Examples
     --------
@@ -270,6 +276,9 @@ class Scenario:
     X_src_test: object
     y_src_test: np.ndarray
     y_tgt: np.ndarray = None
+    w_test: np.ndarray = None
+    source_profile: np.ndarray = None
+    target_profile: np.ndarray = None
 
 
 # ------------------------------------------------------------------- downloads

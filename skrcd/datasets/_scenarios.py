@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._base import Scenario, as_return_type
 from ._cwru import LOADS, load_cwru
+from ._skewed import skewed_scenario
 from ._uci_har import SUBJECTS, load_uci_har
 
 __all__ = ["load_scenario", "Scenario"]
@@ -12,9 +13,11 @@ _DATASETS = {
     "uci_har": (load_uci_har, "subjects", SUBJECTS, "subject"),
     "cwru": (load_cwru, "loads", LOADS, "load"),
 }
+#: The skewed families: the balanced data set they subsample (:func:`~skrcd.datasets.skewed_scenario`).
+SKEWED_DATASETS = {"uci_har_skewed": "uci_har", "cwru_skewed": "cwru"}
 
 
-def load_scenario(dataset="uci_har", source=2, target=11, data_home=None, return_type="numpy3D"):
+def load_scenario(dataset="uci_har", source=2, target=11, data_home=None, return_type="numpy3D", seed=0):
     """Pieces of a cross-domain scenario under the paper protocol.
 
     Adapt with the source domain's train part (labelled) and the target domain's
@@ -22,7 +25,10 @@ def load_scenario(dataset="uci_har", source=2, target=11, data_home=None, return
 
     Parameters
     ----------
-    dataset : {"uci_har", "cwru"}, default="uci_har"
+    dataset : {"uci_har", "cwru", "uci_har_skewed", "cwru_skewed"}, default="uci_har"
+        ``*_skewed``: the small, skewed version of the scenario (label shift
+        between source and target; :func:`~skrcd.datasets.skewed_scenario`),
+        drawn for ``seed``.
     source, target : int
         Source and target domains: subjects 1..30 for UCI-HAR (e.g. the paper's
         :data:`~skrcd.datasets.PAPER_SCENARIOS`), motor loads 0..3 for CWRU (e.g.
@@ -32,13 +38,16 @@ def load_scenario(dataset="uci_har", source=2, target=11, data_home=None, return
         bundled subjects work without it.
     return_type : str, default="numpy3D"
         sktime Panel mtype of the ``X_*`` pieces (see :func:`load_uci_har`).
+    seed : int, default=0
+        The skewed families' draw (ignored by the balanced data sets).
 
     Returns
     -------
     Scenario
         ``X_src, y_src`` (source train), ``X_tgt`` (target train, unlabelled),
         ``X_test, y_test`` (target test), ``X_src_test, y_src_test`` (source test)
-        and ``y_tgt`` (target train labels, for evaluation only).
+        and ``y_tgt`` (target train labels, for evaluation only); the skewed
+        families add ``w_test``, ``source_profile`` and ``target_profile``.
 
     Raises
     ------
@@ -50,10 +59,22 @@ def load_scenario(dataset="uci_har", source=2, target=11, data_home=None, return
     >>> sc = load_scenario("uci_har", source=2, target=11)
     >>> sc.X_src.shape, sc.X_tgt.shape, sc.X_test.shape
     ((211, 9, 128), (221, 9, 128), (95, 9, 128))
+    >>> sk = load_scenario("uci_har_skewed", source=2, target=11, seed=1)
+    >>> len(sk.y_src) <= 100, int((sk.target_profile == 0).sum())  # seed 1: one class absent from the target
+    (True, 1)
     >>> sc = load_scenario("cwru", source=0, target=1)  # doctest: +SKIP
     """
+    if dataset in SKEWED_DATASETS:
+        if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__") or int(seed) < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        balanced = load_scenario(SKEWED_DATASETS[dataset], source, target, data_home, return_type="numpy3D")
+        sk = skewed_scenario(balanced, int(seed), int(source), int(target))
+        if return_type != "numpy3D":
+            for name in ("X_src", "X_tgt", "X_test", "X_src_test"):
+                setattr(sk, name, as_return_type(getattr(sk, name), return_type, SKEWED_DATASETS[dataset]))
+        return sk
     if dataset not in _DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; available: {sorted(_DATASETS)}")
+        raise ValueError(f"unknown dataset {dataset!r}; available: {sorted([*_DATASETS, *SKEWED_DATASETS])}")
     loader, arg, valid, what = _DATASETS[dataset]
     for name, value in (("source", source), ("target", target)):
         if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):

@@ -32,6 +32,7 @@ import platform
 import shlex
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,12 +40,19 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from ..baselines import AADClassifier, DANNStudentClassifier, MobileDAClassifier, SourceOnlyClassifier
 from ..classifier import PAPER_PARAMS, RCDKDClassifier
-from ..datasets import CWRU_SCENARIOS, PAPER_SCENARIOS, load_cwru, load_scenario, load_uci_har
+from ..datasets import (
+    CWRU_SCENARIOS,
+    PAPER_SCENARIOS,
+    SKEWED_DATASETS,
+    load_cwru,
+    load_scenario,
+    load_uci_har,
+)
 from ..datasets._cwru import LOADS
 from ..datasets._uci_har import SUBJECTS
 from ..selection import SelectRandom
 from ._cli import add_param_option, check_device, check_out, parse_param_options
-from .results import append_runs, read_runs, summarise, summarise_paired
+from .results import FIELDS, append_runs, read_runs, summarise, summarise_paired
 
 __all__ = ["METHODS", "TEACHER_METHODS", "DATASET_PARAMS", "SCENARIOS", "build_parser", "run", "main"]
 
@@ -68,6 +76,7 @@ TEACHER_METHODS = ("rcdkd", "rcdkd_unc", "rcdkd_tr", "kd_all", "kd_random", "kd_
 #: bearing-fault first convolution (kernel 32, stride 6); ``kernel_size``/``stride`` only set the first
 #: convolution of the CNNs (teacher and student), the later ones keep kernel 8, stride 1.
 DATASET_PARAMS = {"uci_har": {}, "cwru": {"kernel_size": 32, "stride": 6}}
+DATASET_PARAMS.update({name: DATASET_PARAMS[base] for name, base in SKEWED_DATASETS.items()})
 #: Named scenario lists of each data set (``--scenarios paper`` / ``all``). UCI-HAR ``all``: the paper's
 #: five scenarios and their reverses (ten, all within the bundled subjects); CWRU ``all``: the 12
 #: ordered pairs of motor loads.
@@ -76,7 +85,9 @@ SCENARIOS = {
                 "all": tuple(PAPER_SCENARIOS) + tuple((t, s) for s, t in PAPER_SCENARIOS)},
     "cwru": {"paper": tuple(CWRU_SCENARIOS), "all": tuple(itertools.permutations(LOADS, 2))},
 }
+SCENARIOS.update({name: SCENARIOS[base] for name, base in SKEWED_DATASETS.items()})
 _DOMAINS = {"uci_har": SUBJECTS, "cwru": LOADS}
+_DOMAINS.update({name: _DOMAINS[base] for name, base in SKEWED_DATASETS.items()})
 _BACKENDS = ("loky", "threading", "multiprocessing", "sequential", "dask", "ray")
 
 
@@ -97,12 +108,14 @@ def _fit_and_score(method, dataset, source, target, seed, epochs=None, data_home
 
     ``method="teacher"`` fits the teacher stage only (``student_epochs=0``);
     ``shared_teacher`` (a dict with ``teacher``, ``discriminator``, ``fit_time``) is
-    passed to the estimator as trained (``teacher_epochs=0``).
+    passed to the estimator as trained (``teacher_epochs=0``). A method that is not
+    in :data:`METHODS` is a variant of ``rcdkd`` whose parameters are in
+    ``extra_params``.
     """
     if method == "teacher":
         cls, method_params = RCDKDClassifier, {}
     else:
-        cls, method_params = METHODS[method]
+        cls, method_params = METHODS.get(method, METHODS["rcdkd"])
     params = {**method_params, **DATASET_PARAMS[dataset], **(extra_params or {})}
     if epochs is not None:
         params.update(teacher_epochs=epochs, student_epochs=epochs)
@@ -111,7 +124,7 @@ def _fit_and_score(method, dataset, source, target, seed, epochs=None, data_home
     if shared_teacher is not None:
         params.update(teacher=shared_teacher["teacher"], discriminator=shared_teacher["discriminator"],
                       teacher_epochs=0)
-    sc = load_scenario(dataset, source=source, target=target, data_home=data_home)
+    sc = load_scenario(dataset, source=source, target=target, data_home=data_home, seed=seed)
     clf = cls(random_state=seed, n_threads=n_threads, device=device, **params)
     t0 = time.perf_counter()
     clf.fit(sc.X_src, sc.y_src, sc.X_tgt)
@@ -131,8 +144,7 @@ def _fit_and_score(method, dataset, source, target, seed, epochs=None, data_home
         student_time = 0.0 if name == "teacher" else clf.fit_time_.get("student", 0.0)
         rows.append(dict(
             base, method=name,
-            macro_f1=100 * f1_score(sc.y_test, pred, average="macro"),
-            accuracy=100 * accuracy_score(sc.y_test, pred),
+            **_scores(sc.y_test, pred, sc.w_test, clf.classes_),
             params=int(clf.n_parameters_[net]),
             fit_time_teacher=teacher_time,
             fit_time_student=student_time,
@@ -141,9 +153,47 @@ def _fit_and_score(method, dataset, source, target, seed, epochs=None, data_home
             selected_per_epoch=" ".join(
                 f"{row['selected']:.4f}" for row in clf.history_ if row["stage"] == "student" and "selected" in row
             ) if name != "teacher" else "",
+            selected_by_class=_selected_by_class(clf, sc.y_tgt) if name != "teacher" else "",
             worker=_worker_name(),
         ))
     return rows, [dict(r) for r in clf.history_], clf
+
+
+def _scores(y_true, y_pred, weights, classes):
+    """Macro-F1 and accuracy x 100 (weighted with ``weights`` when given), unweighted macro-F1, per-class recall.
+
+    With weights, the macro average runs over the classes that have weight in the
+    truth or the predictions: a class absent from the weighted target counts only
+    where it is predicted (as a zero), as on a target that lacks it.
+    """
+    from sklearn.metrics import recall_score
+
+    whole = 100 * f1_score(y_true, y_pred, average="macro")
+    recall = recall_score(y_true, y_pred, labels=classes, average=None, zero_division=np.nan)
+    out = dict(macro_f1=whole, accuracy=100 * accuracy_score(y_true, y_pred), macro_f1_whole=whole,
+               recall=" ".join(f"{100 * r:.1f}" for r in recall))
+    if weights is not None:
+        kept = weights > 0
+        labels = np.union1d(y_true[kept], y_pred[kept])
+        out.update(macro_f1=100 * f1_score(y_true, y_pred, labels=labels, average="macro", sample_weight=weights),
+                   accuracy=100 * accuracy_score(y_true, y_pred, sample_weight=weights))
+    return out
+
+
+def _selected_by_class(clf, y_tgt, window=10):
+    """The share of each true target class's windows selected over the last ``window`` student epochs (diagnosis)."""
+    record = getattr(clf, "selection_record_", None)
+    if record is None or y_tgt is None or not len(record["selected"]):
+        return ""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a window unseen in every epoch of the window
+        per_window = np.nanmean(record["selected"][-window:], axis=0)
+    y = np.asarray(y_tgt)
+    cells = []
+    for c in range(len(clf.classes_)):
+        vals = per_window[(y == c) & np.isfinite(per_window)]
+        cells.append(f"{vals.mean():.3f}" if len(vals) else "nan")
+    return " ".join(cells)
 
 
 def _history_path(history_dir, method, scenario, seed):
@@ -219,6 +269,10 @@ def build_parser(parser=None):
                         "in results.md and on the terminal; those not in --methods are skipped")
     p.add_argument("--resume", action="store_true",
                    help="keep --out/runs.csv and skip the runs it holds (same dataset, scenario, seed, method)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME:PARAM=VALUE",
+                   help="a variant of rcdkd run as one more method on the same shared teacher, e.g. --variant "
+                        "kd_plain:source_ce_weight=0; repeat the NAME to give it several parameters (student-stage "
+                        "parameters only: the teacher is shared)")
     add_param_option(p)
     return p
 
@@ -238,6 +292,9 @@ def _check_args(p, a):
     if "kd_random" in methods and ("rcdkd" not in methods or methods.index("rcdkd") > methods.index("kd_random")):
         p.error("kd_random uses the per-epoch selection rate of the rcdkd run: list rcdkd before it in --methods")
     methods = list(dict.fromkeys(methods))
+    for name in _parse_variants(p, a.variant):
+        if name not in methods:
+            methods.append(name)
     try:
         scenarios = _parse_scenarios(a.scenarios, a.dataset)
     except ValueError as exc:
@@ -261,13 +318,43 @@ def _check_args(p, a):
         p.error("--backend ray needs ray: pip install 'ray[default]'")
     domains = sorted({d for sc in scenarios for d in sc})
     try:  # the data are there (one read of the test parts of every domain)
-        if a.dataset == "cwru":
+        if SKEWED_DATASETS.get(a.dataset, a.dataset) == "cwru":
             load_cwru(loads=domains, split="test", data_home=a.data_home)
         else:
             load_uci_har(subjects=domains, split="test", data_home=a.data_home)
     except (FileNotFoundError, ValueError) as exc:
         p.error(f"--dataset {a.dataset}: {exc}")
     return methods, scenarios, seeds
+
+
+#: Parameters a variant may not set: they change the teacher stage, and the variants share the teacher.
+TEACHER_STAGE_PARAMS = ("teacher", "discriminator", "teacher_channels", "kernel_size", "stride", "dropout",
+                        "standardize", "teacher_epochs", "teacher_lr", "teacher_domain_weight", "teacher_method",
+                        "n_teachers", "teacher_refine_epochs", "teacher_ent_weight", "teacher_vat_weight",
+                        "vat_radius", "class_weight", "train_split", "random_state", "device", "n_threads")
+
+
+def _parse_variants(parser, items):
+    """``--variant NAME:PARAM=VALUE`` items -> ``{name: params}``; an argparse error naming a bad item."""
+    grouped = {}
+    for item in items:
+        name, sep, assignment = item.partition(":")
+        name = name.strip()
+        if not sep or not name or not assignment:
+            parser.error(f"--variant {item!r} is not NAME:PARAM=VALUE")
+        if name in METHODS or name == "teacher" or not name.replace("_", "").isalnum():
+            parser.error(f"--variant name {name!r} must be new (not a method of --methods' list) and made of "
+                         "letters, digits and underscores")
+        grouped.setdefault(name, []).append(assignment)
+    variants = {}
+    for name, assignments in grouped.items():
+        params = parse_param_options(parser, assignments)
+        clash = sorted(set(params) & set(TEACHER_STAGE_PARAMS))
+        if clash:
+            parser.error(f"--variant {name}: {', '.join(clash)} change(s) the teacher, which the variants share; "
+                         "run another --out with --param instead")
+        variants[name] = params
+    return variants
 
 
 @contextlib.contextmanager
@@ -373,6 +460,8 @@ def run(a, p, argv):
     """
     methods, scenarios, seeds = _check_args(p, a)
     params = parse_param_options(p, a.param)
+    variants = _parse_variants(p, a.variant)
+    distils = set(TEACHER_METHODS) | set(variants)
     os.makedirs(a.out, exist_ok=True)
     runs_path = os.path.join(a.out, "runs.csv")
     history_dir = os.path.join(a.out, "histories")
@@ -382,6 +471,13 @@ def run(a, p, argv):
             old = read_runs(runs_path)
         except ValueError as exc:
             p.error(f"--resume: {exc}")
+        with open(runs_path, newline="") as f:
+            header = f.readline().strip().split(",")
+        if tuple(header) != FIELDS:  # written before the later columns: rewrite it with them, atomically
+            tmp = runs_path + ".tmp"
+            append_runs(tmp, [], header=True)
+            append_runs(tmp, old)
+            os.replace(tmp, runs_path)
     else:
         append_runs(runs_path, [], header=True)
     wanted = {(f"{s}-{t}", seed) for s, t in scenarios for seed in seeds}
@@ -399,10 +495,10 @@ def run(a, p, argv):
         sc = f"{s}-{t}"
         if (sc, seed, "rcdkd") in done:
             rates[sc, seed] = [float(v) for v in done[sc, seed, "rcdkd"]["selected_per_epoch"].split()] or [0.5]
-        if not any(m in TEACHER_METHODS for m in methods):
+        if not any(m in distils for m in methods):
             continue
         saved = _teacher_path(a.out, a.dataset, sc, seed)
-        if (sc, seed, "teacher") in done and not any(m in TEACHER_METHODS for m in todo):
+        if (sc, seed, "teacher") in done and not any(m in distils for m in todo):
             continue
         if (sc, seed, "teacher") in done and os.path.exists(saved):
             clf = RCDKDClassifier.load(saved, device=a.device)
@@ -437,10 +533,10 @@ def run(a, p, argv):
         bar.update(1)
 
     def method_job(s, t, seed, m):
-        extra = dict(params)
+        extra = {**params, **variants.get(m, {})}
         if m == "kd_random":
             extra["selection"] = SelectRandom(rate=rates[f"{s}-{t}", seed])
-        return _Job(m, s, t, seed, extra, shared.get((f"{s}-{t}", seed)) if m in TEACHER_METHODS else None)
+        return _Job(m, s, t, seed, extra, shared.get((f"{s}-{t}", seed)) if m in distils else None)
 
     try:
         with _joblib_backend(a.backend, a.scheduler, a.n_jobs):

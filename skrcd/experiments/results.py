@@ -14,11 +14,19 @@ import pandas as pd
 __all__ = ["FIELDS", "read_runs", "append_runs", "aggregate_scores", "summarise", "paired_comparison",
            "summarise_paired"]
 
-#: Columns of ``runs.csv``.
+#: Columns of ``runs.csv``. On the skewed families ``macro_f1`` and ``accuracy`` weigh the target's test rows
+#: to the target's class profile and ``macro_f1_whole`` scores every test row alike (elsewhere the two are equal);
+#: ``recall`` is each class's recall x 100 on the test part and ``selected_by_class`` the share of each true
+#: target class's windows that the selection picked over the last 10 student epochs (both for diagnosis: no
+#: choice reads them).
 FIELDS = ("dataset", "scenario", "seed", "method", "macro_f1", "accuracy", "params", "fit_time_teacher",
-          "fit_time_student", "fit_time_total", "selected_last", "selected_per_epoch", "worker")
+          "fit_time_student", "fit_time_total", "selected_last", "selected_per_epoch", "worker", "macro_f1_whole",
+          "recall", "selected_by_class")
+#: The columns that files written before them lack (read as NaN or empty).
+_LATER_FIELDS = ("macro_f1_whole", "recall", "selected_by_class")
 _INT_FIELDS = {"seed", "params"}
-_FLOAT_FIELDS = {"macro_f1", "accuracy", "fit_time_teacher", "fit_time_student", "fit_time_total", "selected_last"}
+_FLOAT_FIELDS = {"macro_f1", "accuracy", "fit_time_teacher", "fit_time_student", "fit_time_total", "selected_last",
+                 "macro_f1_whole"}
 
 
 def read_runs(path):
@@ -35,19 +43,23 @@ def read_runs(path):
     Raises
     ------
     ValueError
-        The file's columns are not :data:`FIELDS` (another version of the benchmark wrote it).
+        The file's columns are not :data:`FIELDS`, nor the earlier columns without
+        the later ones (another version of the benchmark wrote it).
     """
+    earlier = tuple(f for f in FIELDS if f not in _LATER_FIELDS)
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != FIELDS:
+        if tuple(reader.fieldnames or ()) not in (FIELDS, earlier):
             raise ValueError(f"{path} has columns {reader.fieldnames}, not {list(FIELDS)}: it was written by "
                              "another version of the benchmark; use a new --out")
         rows = []
         for r in reader:
+            for k in _LATER_FIELDS:
+                r.setdefault(k, "")
             for k in _INT_FIELDS:
                 r[k] = int(r[k])
             for k in _FLOAT_FIELDS:
-                r[k] = float(r[k])
+                r[k] = float(r[k]) if r[k] != "" else float("nan")
             rows.append(r)
     return rows
 

@@ -57,7 +57,8 @@ def distillation_loss(student_logits, teacher_logits, weight=None, temperature: 
     return temperature**2 * kl.mean()
 
 
-def domain_adversarial_loss(discriminator, source_features, target_features, coeff: float = 1.0):
+def domain_adversarial_loss(discriminator, source_features, target_features, coeff: float = 1.0,
+                            source_weight=None):
     """Cross-entropy of the domain discriminator behind a gradient-reversal layer.
 
     The discriminator learns to tell source (label 0) from target (label 1); the
@@ -71,6 +72,12 @@ def domain_adversarial_loss(discriminator, source_features, target_features, coe
     source_features, target_features : torch.Tensor of shape (n_s, d), (n_t, d)
     coeff : float, default=1.0
         Gradient-reversal coefficient.
+    source_weight : torch.Tensor of shape (n_s,), optional
+        Importance of each source row (normalised to mean 1 in the batch): with
+        ``target_prior / source_prior`` of each row's class, the discriminator
+        compares the target with the source reweighted to the target's classes
+        (IW-DANN, Tachet des Combes et al., NeurIPS 2020), so that label shift
+        is not mistaken for a domain difference.
 
     Returns
     -------
@@ -93,7 +100,13 @@ def domain_adversarial_loss(discriminator, source_features, target_features, coe
             torch.ones(target_features.shape[0], dtype=torch.long, device=feats.device),
         ]
     )
-    return F.cross_entropy(discriminator(grad_reverse(feats, coeff)), labels)
+    logits = discriminator(grad_reverse(feats, coeff))
+    if source_weight is None:
+        return F.cross_entropy(logits, labels)
+    w_s = source_weight.to(logits.dtype)
+    w = torch.cat([w_s / w_s.mean().clamp_min(1e-12), torch.ones(target_features.shape[0], dtype=logits.dtype,
+                                                                   device=logits.device)])
+    return (F.cross_entropy(logits, labels, reduction="none") * w).mean()
 
 
 def dann_coefficient(progress: float, gamma: float = 10.0) -> float:

@@ -10,7 +10,8 @@ episode); without it the loop divides by the number of steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 
 import torch
 from torch.nn import functional as F
@@ -298,6 +299,23 @@ class DistillationStage(TrainingStage):
         student aligns its own two domains as in DANN.
     source_ce_weight : float, default=0.0
         Weight of the student's cross-entropy on the source labels.
+    source_weight : torch.Tensor of shape (n_classes,), optional
+        Importance of each source class (``target_prior / source_prior`` under
+        label shift): multiplies the weight of each source row in the student's
+        source cross-entropy and in the discriminator's source side.
+    augment : callable, optional
+        ``augment(x, generator)`` -> an augmented view of target windows (a
+        :class:`skrcd.nn.SensorAugment`): the student sees a fresh view in each
+        episode while its targets (the teacher's cached outputs, the EMA
+        student's) come from the plain windows.
+    generator : torch.Generator, optional
+        Randomness of ``augment`` (on the data's device).
+    consistency_weight : float, default=0.0
+        Weight of ``KL(p_ema(x) || p_student(view))``: the student agrees with an
+        exponential moving average of itself on the plain window (mean teacher,
+        Tarvainen and Valpola, 2017); ramped up with DANN's schedule.
+    ema_decay : float, default=0.99
+        Decay of that moving average per step.
     name : str, default="student"
 
     Notes
@@ -326,7 +344,8 @@ class DistillationStage(TrainingStage):
     def __init__(self, student, adapter, discriminator, teacher_outputs, strategy, data, n_episodes=5,
                  temperature=2.0, kd_weight=10.0, dc_weight=1.0, lr=1e-2, betas=(0.5, 0.99),
                  weight_decay=1e-4, dc_schedule=True, dc_mode="grl", dc_features="teacher",
-                 source_ce_weight=0.0, name="student"):
+                 source_ce_weight=0.0, source_weight=None, augment=None, generator=None, consistency_weight=0.0,
+                 ema_decay=0.99, name="student"):
         if dc_mode not in ("grl", "flip"):
             raise ValueError(f"dc_mode must be 'grl' or 'flip', got {dc_mode!r}")
         if dc_features not in ("teacher", "student"):
@@ -341,9 +360,23 @@ class DistillationStage(TrainingStage):
             params += list(discriminator.parameters())
         self.optimizer = _adam(params, lr, betas, weight_decay)
         self.record = SelectionRecord(data.X_tgt.shape[0], data.X_tgt.device)
+        self.source_weight, self.source_data = source_weight, data
+        if source_weight is not None:
+            row = source_weight.to(data.X_src.device, torch.float32)[data.y_src]
+            self.source_data = replace(data, w_src=row if data.w_src is None else data.w_src * row)
+        self.augment, self.generator = augment, generator
+        self.consistency_weight, self.ema_decay = consistency_weight, ema_decay
+        self.ema = copy.deepcopy(student).eval().requires_grad_(False) if consistency_weight else None
 
     def modules(self):
         return [self.student, self.adapter, self.discriminator]
+
+    @torch.no_grad()
+    def _update_ema(self):
+        ema, live = list(self.ema.parameters()), list(self.student.parameters())
+        torch._foreach_lerp_(ema, live, 1.0 - self.ema_decay)
+        for b_ema, b in zip(self.ema.buffers(), self.student.buffers()):
+            b_ema.copy_(b)
 
     def on_epoch_begin(self, epoch, n_epochs):
         super().on_epoch_begin(epoch, n_epochs)
@@ -363,6 +396,10 @@ class DistillationStage(TrainingStage):
         state["strategy"] = self.strategy.state_dict() if hasattr(self.strategy, "state_dict") else {}
         state["teacher_outputs"] = self.teacher_outputs.state_dict()
         state["record"] = self.record.state_dict()
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        if self.generator is not None:
+            state["augment_generator"] = self.generator.get_state()
         return state
 
     def load_state_dict(self, state):
@@ -372,6 +409,10 @@ class DistillationStage(TrainingStage):
         self.teacher_outputs.load_state_dict(state["teacher_outputs"])
         if state.get("record") is not None:
             self.record.load_state_dict(state["record"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.generator is not None and state.get("augment_generator") is not None:
+            self.generator.set_state(state["augment_generator"])
 
     #: Whether :meth:`student_loss` reads the student's outputs on the source batch
     #: (the step then computes them once per episode, as ``src_out``).
@@ -411,7 +452,7 @@ class DistillationStage(TrainingStage):
         kd = distillation_loss(s_logits, t_logits, weight, self.temperature)
         loss = self.kd_weight * kd
         if self.source_ce_weight > 0:
-            ce = source_cross_entropy(src_out[0], self.data, src_idx)
+            ce = source_cross_entropy(src_out[0], self.source_data, src_idx)
             log("loss_ce", ce.detach())
             loss = loss + self.source_ce_weight * ce
         return loss, kd
@@ -427,8 +468,14 @@ class DistillationStage(TrainingStage):
             logs["_n_" + key] = logs.get("_n_" + key, 0) + 1
 
         needs_source = self._needs_source_outputs()
+        dc_weight = None if self.source_weight is None else self.source_weight[self.data.y_src[src_idx]]
+        ema_probs = None
+        if self.ema is not None:
+            with torch.no_grad():
+                ema_probs = self.ema(x_t)[0].softmax(1)
         for episode in range(self.n_episodes):
-            s_logits, s_feats = self.student(x_t)
+            view = x_t if self.augment is None else self.augment(x_t, self.generator)
+            s_logits, s_feats = self.student(view)
             src_out = self.student(self.data.X_src[src_idx]) if needs_source else None
             s_probs = s_logits.detach().softmax(1)
             state = self.strategy.make_state(s_feats.detach(), s_probs, mc)
@@ -436,12 +483,16 @@ class DistillationStage(TrainingStage):
             weight = self.strategy.weights(action)
             self.record.add(tgt_idx, action, weight, self.strategy.last_advantage)
             loss, kd = self.student_loss(s_logits, s_feats, t_logits, weight, src_idx, log, src_out)
+            if ema_probs is not None:
+                cons = F.kl_div(F.log_softmax(s_logits, dim=1), ema_probs, reduction="batchmean")
+                log("loss_consistency", cons.detach())
+                loss = loss + self.consistency_weight * coeff * cons
             self.optimizer.zero_grad(set_to_none=True)
             if self.dc_weight:
                 adapted = self.adapter(s_feats)
                 dc_src = self.adapter(src_out[1]) if self.dc_features == "student" else src_feats
                 if self.dc_mode == "grl":
-                    dc = domain_adversarial_loss(self.discriminator, dc_src, adapted, coeff)
+                    dc = domain_adversarial_loss(self.discriminator, dc_src, adapted, coeff, dc_weight)
                     loss = loss + self.dc_weight * dc
                     loss.backward()
                 else:  # flipped labels: the student wants its target features called "source" (0)
@@ -450,13 +501,16 @@ class DistillationStage(TrainingStage):
                         fool = fool + F.cross_entropy(self.discriminator(dc_src), torch.ones_like(src_idx))
                     (loss + self.dc_weight * coeff * fool).backward()
                     self.discriminator.zero_grad(set_to_none=True)
-                    dc = domain_adversarial_loss(self.discriminator, dc_src.detach(), adapted.detach())
+                    dc = domain_adversarial_loss(self.discriminator, dc_src.detach(), adapted.detach(),
+                                                 source_weight=dc_weight)
                     (self.dc_weight * dc).backward()
                     loss = loss + self.dc_weight * dc
                 log("loss_dc", dc.detach())
             else:
                 loss.backward()
             self.optimizer.step()
+            if self.ema is not None:
+                self._update_ema()
             log("loss", loss.detach())
             log("loss_kd", kd.detach())
             log("selected", action.float().mean())

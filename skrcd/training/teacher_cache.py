@@ -80,8 +80,43 @@ class TeacherOutputs:
             raise ValueError(f"refresh must be 'fit', 'epoch', 'batch' or 'episode', got {refresh!r}")
         self.teacher, self.data, self.mc_passes = teacher, data, max(int(mc_passes), 1)
         self.refresh, self.need_mc, self.chunk_size = refresh, need_mc, chunk_size
+        self.prior_shift = None
         self.teacher.eval()
         self._fill()
+
+    def set_prior_shift(self, log_ratio):
+        """Move every target output handed out from the source's class prior to the target's.
+
+        ``log_ratio`` (``log(target_prior / source_prior)`` per class, see
+        :func:`skrcd.nn.prior_log_ratio`) is added to the target logits that
+        :meth:`batch` returns, and the MC probabilities are multiplied by its
+        exponential and renormalised (Bayes' rule under label shift). The cached
+        outputs stay as the teacher gave them; None switches the shift off.
+
+        Parameters
+        ----------
+        log_ratio : torch.Tensor of shape (n_classes,) or None
+
+        Examples
+        --------
+        >>> import math
+        >>> from skrcd.nn import CNN1D
+        >>> from skrcd.training import DomainTensors
+        >>> data = DomainTensors(torch.randn(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.randn(3, 2, 16))
+        >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
+        >>> plain, _, _ = outputs.batch(torch.arange(2), torch.arange(3))
+        >>> outputs.set_prior_shift(torch.tensor([0.0, math.log(2.0)]))
+        >>> shifted, _, mc = outputs.batch(torch.arange(2), torch.arange(3))
+        >>> bool(torch.allclose(shifted - plain, torch.tensor([0.0, math.log(2.0)]))), bool(torch.allclose(mc.sum(1), torch.ones(3)))
+        (True, True)
+        """
+        self.prior_shift = None if log_ratio is None else log_ratio.to(self.tgt_logits.device, self.tgt_logits.dtype)
+
+    def _shift_mc(self, mc):
+        if mc is None or self.prior_shift is None:
+            return mc
+        shifted = mc * self.prior_shift.exp()
+        return shifted / shifted.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
     @torch.no_grad()
     def _eval_forward(self, X):
@@ -145,12 +180,15 @@ class TeacherOutputs:
         mc = None
         if self.need_mc:
             mc = self.tgt_mc[tgt_idx] if self.tgt_mc is not None else self.mc_probs(self.data.X_tgt[tgt_idx])
-        return self.tgt_logits[tgt_idx], self.src_features[src_idx], mc
+        logits = self.tgt_logits[tgt_idx]
+        if self.prior_shift is not None:
+            logits = logits + self.prior_shift
+        return logits, self.src_features[src_idx], self._shift_mc(mc)
 
     def episode_mc(self, tgt_idx, mc):
         """MC probabilities for one episode: fresh passes if ``refresh="episode"``."""
         if self.need_mc and self.refresh == "episode":
-            return self.mc_probs(self.data.X_tgt[tgt_idx])
+            return self._shift_mc(self.mc_probs(self.data.X_tgt[tgt_idx]))
         return mc
 
 

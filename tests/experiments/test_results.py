@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import numpy as np
 import pytest
 
 from skrcd.experiments.results import FIELDS, aggregate_scores, append_runs, read_runs, summarise
@@ -37,11 +38,17 @@ def test_incomplete_seeds_do_not_enter_the_mean_and_repeated_runs_count_once():
 def test_runs_csv_round_trip(tmp_path):
     row = dict(dataset="uci_har", scenario="2-11", seed=0, method="rcdkd", macro_f1=91.5, accuracy=92.0, params=13366,
                fit_time_teacher=1.0, fit_time_student=2.0, fit_time_total=3.0, selected_last=0.9,
-               selected_per_epoch="0.9000 0.9500", worker="host:1")
+               selected_per_epoch="0.9000 0.9500", worker="host:1", macro_f1_whole=90.0, recall="90.0 93.0",
+               selected_by_class="0.800 1.000")
     path = tmp_path / "runs.csv"
     append_runs(path, [], header=True)
     append_runs(path, [row])
     assert read_runs(path) == [row]
+    # a file of the version before the diagnosis columns reads with them empty
+    earlier = [f for f in FIELDS if f not in ("macro_f1_whole", "recall", "selected_by_class")]
+    path.write_text(",".join(earlier) + "\n" + ",".join(str(row[f]) for f in earlier) + "\n")
+    (old,) = read_runs(path)
+    assert old["macro_f1"] == 91.5 and np.isnan(old["macro_f1_whole"]) and old["recall"] == ""
     path.write_text(",".join(FIELDS[:-1]) + "\n")
     with pytest.raises(ValueError, match="another version of the benchmark"):
         read_runs(path)
