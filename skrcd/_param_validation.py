@@ -29,6 +29,7 @@ __all__ = [
     "Constraint",
     "Interval",
     "Options",
+    "KeyOf",
     "InstanceOf",
     "HasMethods",
     "SequenceOf",
@@ -143,6 +144,26 @@ class Options(Constraint):
     def __str__(self):
         names = [repr(v) for v in self.values]
         return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+class KeyOf(Options):
+    """One of the keys of a mapping that may grow (a registry): the keys are read each time a value is checked.
+
+    Examples
+    --------
+    >>> registry = {"a": 1}
+    >>> key = KeyOf(registry)
+    >>> registry["b"] = 2
+    >>> key.is_satisfied_by("b"), str(key)
+    (True, "'a' or 'b'")
+    """
+
+    def __init__(self, mapping):
+        self.mapping = mapping
+
+    @property
+    def values(self):
+        return tuple(self.mapping)
 
 
 class InstanceOf(Constraint):

@@ -24,6 +24,7 @@ from ._param_validation import (
     InstanceOf,
     Interval,
     InvalidParameterError,
+    KeyOf,
     Options,
     SequenceOf,
     validate_params,
@@ -45,7 +46,15 @@ from .data import (
 from .domains import _is_masked, check_sample_domain, split_domains
 from .nn.augment import AUGMENT_PRESETS, SensorAugment
 from .nn.label_shift import em_target_prior, prior_log_ratio, source_prior
-from .nn.networks import CNN1D, TCN, DomainDiscriminator, TeacherEnsemble, count_parameters, feature_size
+from .nn.networks import (
+    CNN1D,
+    TCN,
+    DomainDiscriminator,
+    TeacherEnsemble,
+    TimeFrequencyCNN,
+    count_parameters,
+    feature_size,
+)
 from .persistence import model_file
 from .persistence.model_file import ModelFileMixin
 from .selection.strategies import SelectionStrategy, make_selection
@@ -53,8 +62,8 @@ from .training.callbacks import EpochProgressBar
 from .training.checkpoints import FitCheckpoints
 from .training.interrupt import FitInterruptedWarning, deferred_sigint
 from .training.loop import FitContext
-from .training.adaptation import TEACHER_OBJECTIVES, CDANStage, RefinementStage, VADAStage
-from .training.stages import DANNStage, DistillationStage, DomainTensors
+from .training.adaptation import TEACHER_OBJECTIVES
+from .training.stages import DistillationStage, DomainTensors
 from .training.teacher_cache import TeacherOutputs
 from .training.transaction import fit_transaction
 
@@ -87,6 +96,9 @@ class SelectionCollapseWarning(ConvergenceWarning):
     epochs is below 5 % or above 99 %.
     """
 
+#: The teacher networks skrcd builds by name (``teacher``): the 1D-CNN, the time-frequency CNN, the TCN.
+TEACHER_NETWORKS = ("cnn", "tfcnn", "tcn")
+
 _POSITIVE_INT, _COUNT = Interval(Integral, 1, None), Interval(Integral, 0, None)
 _POSITIVE, _NON_NEGATIVE = Interval(Real, 0, None, closed="neither"), Interval(Real, 0, None)
 _MODULE = InstanceOf(torch.nn.Module, "a torch.nn.Module")
@@ -110,9 +122,13 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    teacher : {"cnn", "tcn"} or torch.nn.Module, default="cnn"
-        Teacher network. A module must return ``(logits, features)``; pass
-        ``teacher_epochs=0`` to use it as already trained.
+    teacher : {"cnn", "tfcnn", "tcn"}, tuple of these or torch.nn.Module, default="cnn"
+        Teacher network: the 1D-CNN, the time-frequency CNN (the CNN beside a
+        CNN on each channel's log-magnitude spectrum,
+        :class:`skrcd.nn.TimeFrequencyCNN`) or the TCN. A tuple of names trains
+        one teacher of each kind and averages them (a heterogeneous ensemble;
+        ``n_teachers`` then stays ``"auto"``). A module must return ``(logits,
+        features)``; pass ``teacher_epochs=0`` to use it as already trained.
     discriminator : torch.nn.Module or None, default=None
         Domain discriminator on teacher features (2 outputs); a new
         ``Linear(d, 64)-ReLU-Linear(64, 64)-ReLU-Linear(64, 2)`` when None.
@@ -150,12 +166,16 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         Adam weight decay of both stages.
     teacher_domain_weight : float, default=1.0
         Weight of the adversarial domain loss in the teacher stage.
-    teacher_method : {"vada", "dann", "dirtt", "cdan"}, default="vada"
-        The teacher's domain-adaptation objective (all run in the same loop):
+    teacher_method : {"vada", "dann", "dirtt", "cdan", "mixup"} or a registered name, default="vada"
+        The teacher's domain-adaptation objective (all run in the same loop;
+        :data:`skrcd.training.TEACHER_OBJECTIVES` lists them and
+        :func:`skrcd.training.register_teacher_objective` adds one):
         VADA (DANN + the target's conditional entropy + virtual adversarial
         training on both domains); DANN (the paper); DIRT-T (VADA, then
         ``teacher_refine_epochs`` epochs of refinement on the target alone);
-        CDAN+E (a discriminator on features x predictions). VADA became the
+        CDAN+E (a discriminator on features x predictions); mixup (DANN +
+        cross-domain temporal mixup and the target's conditional entropy,
+        :class:`skrcd.training.TemporalMixupStage`). VADA became the
         default on paired UCI-HAR and CWRU runs (``docs/method.md``); its epochs
         cost about 2.7 times DANN's.
     n_teachers : int or "auto", default="auto"
@@ -163,8 +183,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         other and averaged (:class:`skrcd.nn.TeacherEnsemble`): the student
         distils the mean of their probabilities; the domain discriminator and
         the features the student's adapter maps to are the first teacher's.
-        ``"auto"``: 2 for a teacher built by skrcd (``"cnn"``, ``"tcn"``), 1 for
-        a teacher module (a module is trained as given; pass a
+        ``"auto"``: 2 for a teacher built by skrcd by name, one per name for a
+        tuple of names, 1 for a teacher module (a module is trained as given; pass a
         ``TeacherEnsemble`` of modules for several). Each teacher costs a
         teacher stage of time. Two became the default on paired UCI-HAR and
         CWRU runs (``docs/method.md``); ``1`` is the paper.
@@ -435,7 +455,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     # Every __init__ parameter and the values it takes, checked by fit before any work (and the three that
     # predict uses, by predict). A new parameter adds one line here.
     _parameter_constraints = {
-        "teacher": [Options("cnn", "tcn"), _MODULE],
+        "teacher": [Options(*TEACHER_NETWORKS), SequenceOf(Options(*TEACHER_NETWORKS), min_length=1), _MODULE],
         "discriminator": [None, _MODULE],
         "teacher_channels": [None, SequenceOf(_POSITIVE_INT, min_length=1)],
         "student_channels": [SequenceOf(_POSITIVE_INT, length=3)],
@@ -451,7 +471,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "betas": [SequenceOf(Interval(Real, 0, 1, closed="left"), length=2)],
         "weight_decay": [_NON_NEGATIVE],
         "teacher_domain_weight": [_NON_NEGATIVE],
-        "teacher_method": [Options(*TEACHER_OBJECTIVES)],
+        "teacher_method": [KeyOf(TEACHER_OBJECTIVES)],
         "n_teachers": [Options("auto"), _POSITIVE_INT],
         "teacher_refine_epochs": [_COUNT],
         "teacher_ent_weight": [_NON_NEGATIVE],
@@ -659,28 +679,49 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                 f"n_teachers={self.n_teachers!r} needs a teacher built by skrcd ('cnn' or 'tcn'): a teacher module "
                 "is trained as given; pass skrcd.nn.TeacherEnsemble([module, ...]) for several"
             )
+        names = self._teacher_names() if not teacher_module else []
+        if isinstance(self.teacher, (tuple, list)) and self.n_teachers not in ("auto", len(self.teacher)):
+            raise InvalidParameterError(
+                f"teacher={tuple(self.teacher)!r} names {len(self.teacher)} teachers and n_teachers="
+                f"{self.n_teachers!r}: leave n_teachers='auto' or give one name per teacher"
+            )
         if isinstance(self.augment, dict):
             try:
                 SensorAugment(**self.augment).check()
             except (TypeError, ValueError) as exc:
                 raise InvalidParameterError(f"augment={self.augment!r}: {exc}") from None
-        if self.teacher == "cnn" and self.teacher_channels is not None and len(self.teacher_channels) != 3:
-            raise InvalidParameterError(
-                f"teacher_channels must hold 3 widths for the CNN teacher, got {self.teacher_channels!r}"
-            )
+        if self.teacher_channels is not None and names:
+            cnn_like = any(n != "tcn" for n in names)
+            if cnn_like and "tcn" in names:
+                raise InvalidParameterError(
+                    f"teacher_channels={self.teacher_channels!r} cannot set both a TCN's and a CNN's widths "
+                    f"(teacher={self.teacher!r}): leave it None"
+                )
+            if cnn_like and len(self.teacher_channels) != 3:
+                raise InvalidParameterError(
+                    f"teacher_channels must hold 3 widths for the CNN teacher, got {self.teacher_channels!r}"
+                )
 
     def initialize_teacher(self, n_channels, n_classes):
         """Build (or copy) the teacher network: a :class:`~skrcd.nn.TeacherEnsemble` of ``n_teachers`` networks
         when there are several."""
         if isinstance(self.teacher, torch.nn.Module):
             return copy.deepcopy(self.teacher)
-        n = 2 if self.n_teachers == "auto" else self.n_teachers
-        members = [self._teacher_network(n_channels, n_classes) for _ in range(n)]
-        return members[0] if n == 1 else TeacherEnsemble(members)
+        members = [self._teacher_network(name, n_channels, n_classes) for name in self._teacher_names()]
+        return members[0] if len(members) == 1 else TeacherEnsemble(members)
 
-    def _teacher_network(self, n_channels, n_classes):
-        if self.teacher == "tcn":
+    def _teacher_names(self):
+        """The network name of each teacher to build: ``teacher`` repeated ``n_teachers`` times, or its tuple."""
+        if isinstance(self.teacher, (tuple, list)):
+            return list(self.teacher)
+        return [self.teacher] * (2 if self.n_teachers == "auto" else self.n_teachers)
+
+    def _teacher_network(self, name, n_channels, n_classes):
+        if name == "tcn":
             return TCN(n_channels, n_classes, channels=self.teacher_channels or (75, 150), dropout=self.dropout)
+        if name == "tfcnn":
+            return TimeFrequencyCNN(n_channels, n_classes, self.teacher_channels or (64, 128, 128),
+                                    kernel_size=self.kernel_size, stride=self.stride, dropout=self.dropout)
         return CNN1D(n_channels, n_classes, self.teacher_channels or (64, 128, 128), self.kernel_size,
                      self.stride, self.dropout)
 
@@ -1014,7 +1055,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                 ctx.run(stage, n_epochs)
 
     def teacher_stages(self, ctx, teacher, discriminator, n_features):
-        """The stages that train the teacher for ``teacher_method``, with their epochs.
+        """The stages that train one teacher network for ``teacher_method``, with their epochs.
+
+        Looks the objective up in :data:`skrcd.training.TEACHER_OBJECTIVES` (see
+        :func:`skrcd.training.register_teacher_objective`).
 
         Parameters
         ----------
@@ -1029,23 +1073,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         -------
         list of (skrcd.training.TrainingStage, int)
         """
-        common = dict(lr=self.teacher_lr, betas=self.betas, weight_decay=self.weight_decay,
-                      domain_weight=self.teacher_domain_weight, name="teacher")
-        vada = dict(ent_weight=self.teacher_ent_weight, vat_weight=self.teacher_vat_weight,
-                    vat_radius=self.vat_radius)
-        method = self.teacher_method
-        if method == "dann":
-            return [(DANNStage(teacher, discriminator, ctx.data, **common), self.teacher_epochs)]
-        if method == "cdan":
-            joint = DomainDiscriminator(n_features * ctx.n_classes).to(ctx.device)
-            return [(CDANStage(teacher, joint, ctx.data, **common), self.teacher_epochs)]
-        stages = [(VADAStage(teacher, discriminator, ctx.data, **common, **vada), self.teacher_epochs)]
-        if method == "dirtt" and self.teacher_refine_epochs:
-            refine = RefinementStage(teacher, ctx.data, lr=self.teacher_lr / 10, betas=self.betas,
-                                     weight_decay=self.weight_decay, ent_weight=1.0, vat_weight=1.0,
-                                     prox_weight=1.0, vat_radius=self.vat_radius)
-            stages.append((refine, self.teacher_refine_epochs))
-        return stages
+        return TEACHER_OBJECTIVES[self.teacher_method].build(self, ctx, teacher, discriminator, n_features)
 
     def fit_student(self, ctx):
         """Stage 2: distil the frozen teacher into the student on the target.

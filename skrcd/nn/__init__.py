@@ -9,12 +9,15 @@ from .losses import (
     domain_adversarial_loss,
     vat_loss,
 )
+from .augment import SensorAugment
+from .label_shift import em_target_prior, prior_log_ratio, source_prior
 from .networks import (
     CNN1D,
     TCN,
     ConfigMixin,
     DomainDiscriminator,
     TeacherEnsemble,
+    TimeFrequencyCNN,
     count_parameters,
     feature_size,
     grad_reverse,
@@ -22,6 +25,7 @@ from .networks import (
 
 __all__ = [
     "CNN1D",
+    "TimeFrequencyCNN",
     "TCN",
     "DomainDiscriminator",
     "TeacherEnsemble",
@@ -36,4 +40,8 @@ __all__ = [
     "conditional_adversarial_loss",
     "conditional_entropy",
     "vat_loss",
+    "SensorAugment",
+    "em_target_prior",
+    "source_prior",
+    "prior_log_ratio",
 ]

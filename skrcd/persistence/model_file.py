@@ -120,7 +120,7 @@ def _network_spec(est, attr, net):
     if attr == "student_":
         return {"build": "initialize_student"}
     if attr == "teacher_":
-        if isinstance(est.teacher, str):
+        if isinstance(est.teacher, (str, tuple, list)):  # built by name: the estimator's parameters rebuild it
             return {"build": "initialize_teacher"}
         return {"build": "argument", "argument": "teacher", "class": class_path(net)}
     build, klass = _REBUILT.get(attr, (None, None))

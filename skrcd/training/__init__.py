@@ -14,7 +14,15 @@
 - :mod:`skrcd.training.callbacks`: the progress bar and the target entropy score.
 """
 
-from .adaptation import TEACHER_OBJECTIVES, CDANStage, RefinementStage, VADAStage
+from .adaptation import (
+    TEACHER_OBJECTIVES,
+    CDANStage,
+    RefinementStage,
+    TeacherObjective,
+    TemporalMixupStage,
+    VADAStage,
+    register_teacher_objective,
+)
 from .callbacks import EpochProgressBar, TargetEntropy
 from .checkpoints import CHECKPOINT_FILE, CheckpointCallback, FitCheckpoints
 from .interrupt import FitInterruptedWarning, TrainingInterrupted, deferred_sigint
@@ -43,6 +51,9 @@ __all__ = [
     "RefinementStage",
     "CDANStage",
     "TEACHER_OBJECTIVES",
+    "TeacherObjective",
+    "TemporalMixupStage",
+    "register_teacher_objective",
     "TeacherOutputs",
     "run_stage",
     "StageNet",
