@@ -251,7 +251,8 @@ def build_parser(parser=None):
                         "scenarios and their reverses; cwru: the 12 ordered load pairs)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated random_state values (default 0,1,2)")
     p.add_argument("--methods", default="rcdkd,source_only",
-                   help="comma-separated methods (default rcdkd,source_only) from: " + ",".join(METHODS))
+                   help="comma-separated methods (default rcdkd,source_only) from: " + ",".join(METHODS)
+                        + "; 'teacher' alone fits the shared teachers only")
     p.add_argument("--epochs", type=int, default=None, help="epochs of every stage (default: the paper's 80)")
     p.add_argument("--data-home", default=None, help="folder of the full data files (see get_data_home)")
     p.add_argument("--threads", type=int, default=1, help="torch threads of each run (default 1)")
@@ -285,7 +286,7 @@ def _check_args(p, a):
     """Validate the options (argparse errors before any run or file); return methods, scenarios, seeds."""
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
     for method in methods:
-        if method not in METHODS:
+        if method not in METHODS and method != "teacher":
             p.error(f"unknown method {method!r}; available: {', '.join(METHODS)}")
     if not methods:
         p.error("--methods is empty")
@@ -495,7 +496,7 @@ def run(a, p, argv):
         sc = f"{s}-{t}"
         if (sc, seed, "rcdkd") in done:
             rates[sc, seed] = [float(v) for v in done[sc, seed, "rcdkd"]["selected_per_epoch"].split()] or [0.5]
-        if not any(m in distils for m in methods):
+        if not any(m in distils for m in methods) and "teacher" not in methods:
             continue
         saved = _teacher_path(a.out, a.dataset, sc, seed)
         if (sc, seed, "teacher") in done and not any(m in distils for m in todo):
@@ -506,7 +507,8 @@ def run(a, p, argv):
                                     fit_time=done[sc, seed, "teacher"]["fit_time_teacher"])
         else:
             teacher_jobs.append(_Job("teacher", s, t, seed, dict(params)))
-    phase2 = [(s, t, seed, m) for (s, t, seed), todo in pending.items() for m in todo if m != "kd_random"]
+    phase2 = [(s, t, seed, m) for (s, t, seed), todo in pending.items() for m in todo
+              if m not in ("kd_random", "teacher")]
     phase3 = [(s, t, seed, m) for (s, t, seed), todo in pending.items() for m in todo if m == "kd_random"]
 
     from tqdm import tqdm
