@@ -90,10 +90,14 @@ PAPER_PARAMS = {
 
 
 class SelectionCollapseWarning(ConvergenceWarning):
-    """The reinforced selector ended selecting (almost) none or (almost) all target samples.
+    """The reinforced selection left the student (almost) without distillation, or without a class.
 
-    Issued after ``fit`` when the mean selected fraction of the last 10 student
-    epochs is below 5 % or above 99 %.
+    Issued after ``fit`` when, over the last 10 student epochs, the mean
+    distillation weight of the target windows is below 5 % (almost nothing was
+    distilled), or when the windows of a class the teacher predicts (three or
+    more of them) got a mean weight below 5 % (the class was not taught). Selecting
+    (almost) every window is not warned about: it is plain distillation, and
+    ``history_`` (``selected``) and ``selection_record_`` record it.
     """
 
 #: The teacher networks skrcd builds by name (``teacher``): the 1D-CNN, the time-frequency CNN, the TCN.
@@ -251,6 +255,13 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         Sample selection: the reinforced selector, every sample (KD ablation), a
         random half, or the teacher's most confident 70 % of each predicted class
         (:class:`~skrcd.selection.SelectConfident`).
+    selection_balance : {"none", "class"}, default="none"
+        ``"class"``: the selection's distillation weights are rescaled within each
+        teacher-predicted class of a batch so that every class keeps its share of
+        the distillation (a class with nothing selected is distilled whole): the
+        selection decides which windows of a class teach, never whether the class
+        is taught (:func:`skrcd.selection.class_balanced_weights`). ``"none"``:
+        the weights as the selection gives them (the paper).
     alpha1 : float, default=0.2
         Weight of the uncertainty-consistency reward.
     alpha2 : float, default=1.8
@@ -491,6 +502,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "mc_passes": [_POSITIVE_INT],
         "teacher_refresh": [Options("fit", "epoch", "batch", "episode")],
         "selection": [Options("rl", "all", "random", "confident"), InstanceOf(SelectionStrategy, "a SelectionStrategy")],
+        "selection_balance": [Options("none", "class")],
         "alpha1": [_NON_NEGATIVE],
         "alpha2": [_NON_NEGATIVE],
         "reward_baseline": [Options("batch", "class")],
@@ -566,6 +578,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         mc_passes=10,
         teacher_refresh="fit",
         selection="rl",
+        selection_balance="none",
         alpha1=0.2,
         alpha2=1.8,
         reward_baseline="class",
@@ -632,6 +645,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.mc_passes = mc_passes
         self.teacher_refresh = teacher_refresh
         self.selection = selection
+        self.selection_balance = selection_balance
         self.alpha1 = alpha1
         self.alpha2 = alpha2
         self.reward_baseline = reward_baseline
@@ -1120,7 +1134,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                       weight_decay=self.weight_decay, dc_mode=self.dc_mode, dc_features=self.dc_features,
                       source_ce_weight=self.source_ce_weight, source_weight=source_weight, augment=augment,
                       generator=generator, consistency_weight=self.consistency_weight,
-                      ema_decay=self.ema_decay, name="student")
+                      ema_decay=self.ema_decay, balance_classes=self.selection_balance == "class", name="student")
         params.update(self.distillation_overrides())
         stage = self.distillation_stage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
         ctx.run(stage, self.student_epochs)
@@ -1134,25 +1148,42 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     @staticmethod
     def _selection_record(stage, outputs):
         record = stage.finish_record()
-        teacher = outputs.tgt_mc if outputs.tgt_mc is not None else outputs.tgt_logits.softmax(1)
-        confidence, predicted = teacher.max(dim=1)
+        confidence, predicted = outputs.target_probs().max(dim=1)
         record["teacher_confidence"] = confidence.cpu().numpy().astype(np.float32)
         record["teacher_class"] = predicted.cpu().numpy()
         return record
 
-    def _warn_if_collapsed(self, window=10, low=0.05, high=0.99):
-        rates = [row["selected"] for row in self.history_ if row.get("stage") == "student" and "selected" in row]
-        if not rates:
+    def _warn_if_collapsed(self, window=10, low=0.05, min_windows=3):
+        weights = self.selection_record_["weight"][-window:]
+        if not len(weights):
             return
-        rate = float(np.mean(rates[-window:]))
-        if low <= rate <= high:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a window no epoch of the window saw
+            per_window = np.nanmean(weights, axis=0)
+        seen = np.isfinite(per_window)
+        if not seen.any():
             return
-        consequence = ("almost nothing was distilled" if rate < low
-                       else "the student got plain distillation, as with selection='all'")
+        overall = float(per_window[seen].mean())
+        problem = None
+        if overall < low:
+            problem = f"the target windows' mean distillation weight was {overall:.1%}: almost nothing was distilled"
+        else:
+            teacher_class = self.selection_record_["teacher_class"]
+            starved = []
+            for c in range(len(self.classes_)):
+                members = seen & (teacher_class == c)
+                if members.sum() >= min_windows and per_window[members].mean() < low:
+                    starved.append(f"{self.classes_[c].tolist()!r} ({int(members.sum())} windows)")
+            if starved:
+                problem = (f"the windows the teacher assigns to class(es) {', '.join(starved)} had a mean "
+                           f"distillation weight below {low:.0%}: the student was not taught them")
+        if problem is None:
+            return
         warnings.warn(
-            f"the reinforced selector selected {rate:.1%} of the target samples on average over the last "
-            f"{min(window, len(rates))} student epochs: {consequence}. See selection_record_ and docs/method.md "
-            "(short training settings are the usual cause).",
+            f"over the last {min(window, len(weights))} student epochs {problem}. selection_record_ holds each "
+            "window's share; selection_balance='class' keeps every class taught, and short training settings "
+            "(few student epochs or steps before learning_starts) are the usual cause of a selector that "
+            "distils nothing",
             SelectionCollapseWarning, stacklevel=user_stacklevel(),
         )
 

@@ -45,6 +45,7 @@ BAD = {
     "dc_features": ["both", None],
     "source_ce_weight": [-1.0, math.nan],
     "label_shift": ["bbse", None, True],
+    "selection_balance": ["batch", None],
     "augment": ["medium", 3, {"jitter": -0.1}, {"warp": 0.2}, {"permutation": 2.5}],
     "consistency_weight": [-0.5, math.inf],
     "ema_decay": [1.0, -0.1],

@@ -75,6 +75,7 @@ VALID = {
     "dc_features": st.sampled_from(["teacher", "student"]),
     "source_ce_weight": _reals(0, 2),
     "label_shift": st.sampled_from(["none", "em"]),
+    "selection_balance": st.sampled_from(["none", "class"]),
     "augment": st.sampled_from([None, "weak", "strong", {"jitter": 0.1, "permutation": 3}]),
     "consistency_weight": _reals(0, 2),
     "ema_decay": _reals(0, 0.999),

@@ -60,9 +60,44 @@ class _Half(ReinforcedSelection):
         return action
 
 
+class _Always(ReinforcedSelection):
+    def select(self, state, episode):
+        return torch.ones_like(super().select(state, episode))
+
+
+class _SkipClassZero(ReinforcedSelection):
+    """Skips every window whose teacher-predicted class (MC mean) is 0: that class is starved by construction."""
+
+    def make_state(self, features, student_probs, teacher_probs):
+        self._skip = teacher_probs.argmax(1) == 0
+        return super().make_state(features, student_probs, teacher_probs)
+
+    def select(self, state, episode):
+        action = torch.ones_like(super().select(state, episode))
+        action[self._skip] = 0
+        return action
+
+
+def test_collapse_warning_fires_when_a_class_is_starved_and_not_when_everything_is_selected():
+    X_src, y_src, X_tgt, _ = make_domain_shift(n_source=60, n_target=60, length=32, random_state=0)
+    with pytest.warns(SelectionCollapseWarning, match="class\\(es\\) 0 .* the student was not taught them"):
+        clf = RCDKDClassifier(**FAST, selection=_SkipClassZero(hidden=8), random_state=0).fit(X_src, y_src, X_tgt)
+    assert (clf.selection_record_["teacher_class"] == 0).sum() >= 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SelectionCollapseWarning)
+        # every window selected is plain distillation: recorded, not warned about
+        clf = RCDKDClassifier(**FAST, selection=_Always(hidden=8), random_state=0).fit(X_src, y_src, X_tgt)
+        assert clf.history_[-1]["selected"] == 1.0
+        # the same starving selection, with every class kept in the distillation
+        clf = RCDKDClassifier(**FAST, selection=_SkipClassZero(hidden=8), selection_balance="class",
+                              random_state=0).fit(X_src, y_src, X_tgt)
+    rec = clf.selection_record_
+    assert np.nanmean(rec["weight"][-1][rec["teacher_class"] == 0]) > 0.5  # class 0's windows taught after all
+
+
 def test_collapse_warning_fires_on_a_constructed_collapse_only(small):
     X_src, y_src, X_tgt, _ = small
-    with pytest.warns(SelectionCollapseWarning, match="selected 0.0% .* almost nothing was distilled"):
+    with pytest.warns(SelectionCollapseWarning, match="weight was 0.0%: almost nothing was distilled"):
         RCDKDClassifier(**FAST, selection=_Never(hidden=8), random_state=0).fit(X_src, y_src, X_tgt)
     with warnings.catch_warnings():
         warnings.simplefilter("error", SelectionCollapseWarning)

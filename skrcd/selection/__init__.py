@@ -18,6 +18,7 @@ from .strategies import (
     SelectConfident,
     SelectionStrategy,
     SelectRandom,
+    class_balanced_weights,
     make_selection,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "SelectConfident",
     "ReinforcedSelection",
     "make_selection",
+    "class_balanced_weights",
     "DQNSelector",
     "DuelingQNetwork",
     "NoisyLinear",

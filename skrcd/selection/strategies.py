@@ -14,7 +14,44 @@ from .dqn import DQNSelector
 from .rewards import _baseline, entropy, kl_divergence, rank_fraction, selection_reward
 
 __all__ = ["SelectionStrategy", "SelectAll", "SelectRandom", "SelectConfident", "ReinforcedSelection",
-           "make_selection"]
+           "make_selection", "class_balanced_weights"]
+
+
+def class_balanced_weights(weight, groups, n_groups):
+    """Rescale distillation weights within each group so that every group keeps its whole mass.
+
+    In each group (the teacher's predicted class of each window of a batch) the
+    weights are scaled to sum to the group's number of windows, and a group whose
+    windows all have weight 0 gets weight 1 on each: a selection then decides
+    which windows of a class teach the student, never whether the class is
+    taught. Small classes, whose windows the student has not learned yet and so
+    look least "transferable" to the rewards, cannot be starved this way.
+
+    Parameters
+    ----------
+    weight : torch.Tensor of shape (n,)
+        The selection's weights (0/1 actions or soft weights).
+    groups : torch.Tensor of shape (n,), long
+    n_groups : int
+
+    Returns
+    -------
+    torch.Tensor of shape (n,), float
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.tensor([1, 0, 0, 0, 1])
+    >>> g = torch.tensor([0, 0, 1, 1, 2])
+    >>> class_balanced_weights(w, g, 3).tolist()  # class 0: one of two selected; class 1: none, so all
+    [2.0, 0.0, 1.0, 1.0, 1.0]
+    """
+    w = weight.to(torch.float32)
+    ones = torch.ones_like(w)
+    count = torch.zeros(n_groups, dtype=w.dtype, device=w.device).index_add_(0, groups, ones)
+    mass = torch.zeros(n_groups, dtype=w.dtype, device=w.device).index_add_(0, groups, w)
+    scale = count / mass.clamp_min(1e-12)
+    return torch.where(mass[groups] > 0, w * scale[groups], ones)
 
 
 class SelectionStrategy:

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from ..nn.losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
 from ..selection.record import SelectionRecord
+from ..selection.strategies import class_balanced_weights
 
 __all__ = ["DomainTensors", "TrainingStage", "DANNStage", "SourceOnlyStage", "DistillationStage",
            "SourceDistillationStage", "CoralDistillationStage", "source_cross_entropy"]
@@ -316,6 +317,10 @@ class DistillationStage(TrainingStage):
         Tarvainen and Valpola, 2017); ramped up with DANN's schedule.
     ema_decay : float, default=0.99
         Decay of that moving average per step.
+    balance_classes : bool, default=False
+        Rescale the selection's weights within each teacher-predicted class of
+        the batch (:func:`skrcd.selection.class_balanced_weights`): the selection
+        picks which windows of a class teach, never whether the class is taught.
     name : str, default="student"
 
     Notes
@@ -345,7 +350,7 @@ class DistillationStage(TrainingStage):
                  temperature=2.0, kd_weight=10.0, dc_weight=1.0, lr=1e-2, betas=(0.5, 0.99),
                  weight_decay=1e-4, dc_schedule=True, dc_mode="grl", dc_features="teacher",
                  source_ce_weight=0.0, source_weight=None, augment=None, generator=None, consistency_weight=0.0,
-                 ema_decay=0.99, name="student"):
+                 ema_decay=0.99, balance_classes=False, name="student"):
         if dc_mode not in ("grl", "flip"):
             raise ValueError(f"dc_mode must be 'grl' or 'flip', got {dc_mode!r}")
         if dc_features not in ("teacher", "student"):
@@ -366,6 +371,7 @@ class DistillationStage(TrainingStage):
             self.source_data = replace(data, w_src=row if data.w_src is None else data.w_src * row)
         self.augment, self.generator = augment, generator
         self.consistency_weight, self.ema_decay = consistency_weight, ema_decay
+        self.balance_classes = balance_classes
         self.ema = copy.deepcopy(student).eval().requires_grad_(False) if consistency_weight else None
 
     def modules(self):
@@ -481,6 +487,9 @@ class DistillationStage(TrainingStage):
             state = self.strategy.make_state(s_feats.detach(), s_probs, mc)
             action = self.strategy.select(state, episode)
             weight = self.strategy.weights(action)
+            if self.balance_classes:  # the teacher's class as the selection record gives it
+                teacher_class = (mc if mc is not None else t_logits).argmax(1)
+                weight = class_balanced_weights(weight, teacher_class, t_logits.shape[1])
             self.record.add(tgt_idx, action, weight, self.strategy.last_advantage)
             loss, kd = self.student_loss(s_logits, s_feats, t_logits, weight, src_idx, log, src_out)
             if ema_probs is not None:

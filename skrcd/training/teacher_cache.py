@@ -112,6 +112,21 @@ class TeacherOutputs:
         """
         self.prior_shift = None if log_ratio is None else log_ratio.to(self.tgt_logits.device, self.tgt_logits.dtype)
 
+    def target_probs(self):
+        """The teacher's probabilities of every target window: the MC mean where it is cached, else eval mode.
+
+        With :meth:`set_prior_shift`, moved to the target's prior like every output
+        handed to the student stage.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_target, n_classes)
+        """
+        if self.tgt_mc is not None:
+            return self._shift_mc(self.tgt_mc)
+        logits = self.tgt_logits if self.prior_shift is None else self.tgt_logits + self.prior_shift
+        return logits.softmax(1)
+
     def _shift_mc(self, mc):
         if mc is None or self.prior_shift is None:
             return mc
