@@ -240,7 +240,12 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         Weight of the student's agreement on its view with an exponential moving
         average of itself on the plain window (mean teacher); 0 switches it off.
     ema_decay : float, default=0.99
-        Per-step decay of that moving average (with ``consistency_weight > 0``).
+        Per-step decay of that moving average (with ``consistency_weight > 0``
+        or ``student_ema``).
+    student_ema : bool, default=False
+        The fitted student is the exponential moving average of its weights
+        along the student stage (Polyak averaging) rather than the last step's
+        weights.
     temperature : float, default=2.0
         Distillation temperature.
     n_episodes : int, default=5
@@ -497,6 +502,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "augment": [None, Options(*AUGMENT_PRESETS), InstanceOf(dict, "a dict of SensorAugment strengths")],
         "consistency_weight": [_NON_NEGATIVE],
         "ema_decay": [Interval(Real, 0, 1, closed="left")],
+        "student_ema": [Options(True, False)],
         "temperature": [_POSITIVE],
         "n_episodes": [_POSITIVE_INT],
         "mc_passes": [_POSITIVE_INT],
@@ -573,6 +579,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         augment=None,
         consistency_weight=0.0,
         ema_decay=0.99,
+        student_ema=False,
         temperature=2.0,
         n_episodes=5,
         mc_passes=10,
@@ -640,6 +647,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.augment = augment
         self.consistency_weight = consistency_weight
         self.ema_decay = ema_decay
+        self.student_ema = student_ema
         self.temperature = temperature
         self.n_episodes = n_episodes
         self.mc_passes = mc_passes
@@ -1134,10 +1142,13 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                       weight_decay=self.weight_decay, dc_mode=self.dc_mode, dc_features=self.dc_features,
                       source_ce_weight=self.source_ce_weight, source_weight=source_weight, augment=augment,
                       generator=generator, consistency_weight=self.consistency_weight,
-                      ema_decay=self.ema_decay, balance_classes=self.selection_balance == "class", name="student")
+                      ema_decay=self.ema_decay, balance_classes=self.selection_balance == "class",
+                      keep_ema=self.student_ema, name="student")
         params.update(self.distillation_overrides())
         stage = self.distillation_stage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
         ctx.run(stage, self.student_epochs)
+        if ctx.interrupted is None:
+            stage.finish()
         self.selection_record_ = self._selection_record(stage, outputs)
         selector = getattr(strategy, "selector", None)
         if selector is not None:  # the replay memory and optimiser are training state, not model state

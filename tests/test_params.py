@@ -49,6 +49,7 @@ BAD = {
     "augment": ["medium", 3, {"jitter": -0.1}, {"warp": 0.2}, {"permutation": 2.5}],
     "consistency_weight": [-0.5, math.inf],
     "ema_decay": [1.0, -0.1],
+    "student_ema": [1, "yes"],
     "temperature": [0],
     "n_episodes": [0],
     "mc_passes": [0],

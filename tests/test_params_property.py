@@ -79,6 +79,7 @@ VALID = {
     "augment": st.sampled_from([None, "weak", "strong", {"jitter": 0.1, "permutation": 3}]),
     "consistency_weight": _reals(0, 2),
     "ema_decay": _reals(0, 0.999),
+    "student_ema": st.booleans(),
     "temperature": _reals(0.5, 5),
     "n_episodes": st.integers(1, 3),
     "mc_passes": st.integers(1, 3),

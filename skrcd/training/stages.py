@@ -317,6 +317,10 @@ class DistillationStage(TrainingStage):
         Tarvainen and Valpola, 2017); ramped up with DANN's schedule.
     ema_decay : float, default=0.99
         Decay of that moving average per step.
+    keep_ema : bool, default=False
+        Keep the moving average of the student's weights (decay ``ema_decay``)
+        even without the consistency term; :meth:`finish` then copies it into the
+        student (Polyak averaging of the weights along training).
     balance_classes : bool, default=False
         Rescale the selection's weights within each teacher-predicted class of
         the batch (:func:`skrcd.selection.class_balanced_weights`): the selection
@@ -350,7 +354,7 @@ class DistillationStage(TrainingStage):
                  temperature=2.0, kd_weight=10.0, dc_weight=1.0, lr=1e-2, betas=(0.5, 0.99),
                  weight_decay=1e-4, dc_schedule=True, dc_mode="grl", dc_features="teacher",
                  source_ce_weight=0.0, source_weight=None, augment=None, generator=None, consistency_weight=0.0,
-                 ema_decay=0.99, balance_classes=False, name="student"):
+                 ema_decay=0.99, balance_classes=False, keep_ema=False, name="student"):
         if dc_mode not in ("grl", "flip"):
             raise ValueError(f"dc_mode must be 'grl' or 'flip', got {dc_mode!r}")
         if dc_features not in ("teacher", "student"):
@@ -372,7 +376,8 @@ class DistillationStage(TrainingStage):
         self.augment, self.generator = augment, generator
         self.consistency_weight, self.ema_decay = consistency_weight, ema_decay
         self.balance_classes = balance_classes
-        self.ema = copy.deepcopy(student).eval().requires_grad_(False) if consistency_weight else None
+        self.keep_ema = keep_ema
+        self.ema = copy.deepcopy(student).eval().requires_grad_(False) if consistency_weight or keep_ema else None
 
     def modules(self):
         return [self.student, self.adapter, self.discriminator]
@@ -390,6 +395,11 @@ class DistillationStage(TrainingStage):
         self.strategy.on_epoch_begin(epoch)
         if epoch > len(self.record.epochs):  # the previous epoch ended
             self.record.end_epoch()
+
+    def finish(self):
+        """End of the stage: with ``keep_ema``, the student takes the moving average's weights."""
+        if self.keep_ema:
+            self.student.load_state_dict(self.ema.state_dict())
 
     def finish_record(self):
         """Close the last epoch of :attr:`record` and return it as arrays (see :class:`~skrcd.selection.SelectionRecord`)."""
@@ -476,7 +486,7 @@ class DistillationStage(TrainingStage):
         needs_source = self._needs_source_outputs()
         dc_weight = None if self.source_weight is None else self.source_weight[self.data.y_src[src_idx]]
         ema_probs = None
-        if self.ema is not None:
+        if self.consistency_weight:
             with torch.no_grad():
                 ema_probs = self.ema(x_t)[0].softmax(1)
         for episode in range(self.n_episodes):

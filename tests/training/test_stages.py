@@ -175,3 +175,53 @@ def test_cdan_trains_a_discriminator_on_features_times_predictions():
     logs = CDANStage(net, joint, data).train_step(idx, idx, 0.5)
     assert set(logs) == {"loss", "loss_cls", "loss_domain", "source_acc"}
     assert any(not torch.equal(before[k], v) for k, v in joint.state_dict().items())
+
+
+def _student_stage(**kwargs):
+    torch.manual_seed(0)
+    data = DomainTensors(torch.randn(16, 2, 32), torch.tensor([0, 1] * 8), torch.randn(16, 2, 32) + 1.0)
+    teacher, student = CNN1D(2, 2, channels=(8, 8, 8)), CNN1D(2, 2, channels=(4, 4, 4))
+    outputs = TeacherOutputs(teacher, data, mc_passes=2, need_mc=False)
+    stage = DistillationStage(student, torch.nn.Linear(4, 8), DomainDiscriminator(8), outputs, _Fixed(), data,
+                              n_episodes=1, **kwargs)
+    return stage, data
+
+
+def test_importance_weights_enter_the_source_cross_entropy_and_the_discriminator():
+    from skrcd.training import source_cross_entropy
+
+    weight = torch.tensor([0.25, 3.0])
+    stage, data = _student_stage(source_ce_weight=1.0, source_weight=weight, dc_features="student")
+    idx = torch.arange(16)
+    logits = stage.student(data.X_src)[0]
+    rows = weight[data.y_src]
+    expected = (torch.nn.functional.cross_entropy(logits, data.y_src, reduction="none") * rows).sum() / rows.sum()
+    torch.testing.assert_close(source_cross_entropy(logits, stage.source_data, idx), expected)
+    assert stage.data.w_src is None  # the caller's data untouched
+
+
+def test_augmented_views_change_the_student_input_not_the_teacher_targets():
+    from skrcd.nn import SensorAugment
+
+    seen = []
+    stage, data = _student_stage(augment=SensorAugment(jitter=0.5), generator=torch.Generator().manual_seed(0),
+                                 dc_weight=0.0)
+    stage.student.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].clone()))
+    targets = stage.teacher_outputs.tgt_logits.clone()
+    idx = torch.arange(16)
+    stage.train_step(idx, idx, 0.5)
+    assert not torch.allclose(seen[0], data.X_tgt) and seen[0].shape == data.X_tgt.shape
+    assert torch.equal(stage.teacher_outputs.tgt_logits, targets)
+
+
+def test_consistency_term_and_the_moving_average_of_the_student():
+    stage, data = _student_stage(consistency_weight=1.0, ema_decay=0.5, keep_ema=True, dc_weight=0.0)
+    before = [p.clone() for p in stage.ema.parameters()]
+    idx = torch.arange(16)
+    logs = stage.train_step(idx, idx, 1.0)
+    assert logs["loss_consistency"] >= 0 and "_n_loss_consistency" in logs
+    for e, b, s in zip(stage.ema.parameters(), before, stage.student.parameters()):
+        torch.testing.assert_close(e, 0.5 * b + 0.5 * s)  # one step of decay 0.5
+    stage.finish()
+    for e, s in zip(stage.ema.state_dict().values(), stage.student.state_dict().values()):
+        assert torch.equal(e, s)  # keep_ema: the student ends as the average
