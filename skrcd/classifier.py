@@ -32,6 +32,7 @@ from ._param_validation import (
 from ._traps import warn_channels_last, warn_mask_label_type, warn_masked_rows_scored, warn_x_tgt_traps
 from ._warnings import user_stacklevel
 from .data import (
+    balanced_domain_stats,
     channel_stats,
     check_length,
     check_n_features,
@@ -147,13 +148,17 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         Stride of the first convolution of the CNNs.
     dropout : float, default=0.5
         Dropout after each CNN block (the teacher's also drives MC-dropout).
-    standardize : {"domain", "joint"} or bool, default="domain"
+    standardize : {"domain", "balanced", "joint"} or bool, default="domain"
         ``"domain"``: standardise each channel of each domain with that domain's
         mean and standard deviation (removes per-domain gain and offset), and use
-        the target's statistics in ``predict``. ``True``/``"joint"``: one set of
-        statistics from the source and target training data together. ``False``:
-        raw values. Statistics are stored (``channel_mean_``, ``channel_std_``).
-        ``"domain"`` gave a markedly better teacher on UCI-HAR (see
+        the target's statistics in ``predict``. ``"balanced"``: the same, with each
+        domain's statistics taken as if its classes were equally frequent (the
+        source's from its labels, the target's from label-free weights,
+        :func:`skrcd.data.balanced_domain_stats`), so that a domain's class mix
+        does not move them. ``True``/``"joint"``: one set of statistics from the
+        source and target training data together. ``False``: raw values.
+        Statistics are stored (``channel_mean_``, ``channel_std_``). ``"domain"``
+        gave a markedly better teacher on UCI-HAR than ``"joint"`` (see
         ``docs/results/experiments``).
     teacher_epochs : int, default=80
         Epochs of each teacher's training (0 skips it; ``teacher_method`` says how).
@@ -478,7 +483,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "kernel_size": [_POSITIVE_INT],
         "stride": [_POSITIVE_INT],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "standardize": [Options("domain", "joint", True, False)],
+        "standardize": [Options("domain", "balanced", "joint", True, False)],
         "teacher_epochs": [_COUNT],
         "student_epochs": [_COUNT],
         "batch_size": [_POSITIVE_INT],
@@ -879,10 +884,13 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         train, valid = self._validation_rows(y_idx, seed)
         X_train = split.X_src if train is None else split.X_src[train]
-        source_stats = None  # the source's own statistics with standardize="domain"
+        source_stats = None  # the source's own statistics with standardize="domain" or "balanced"
         if self.standardize == "domain":  # each domain with its own statistics; predict uses the target's
             self.channel_mean_, self.channel_std_ = channel_stats(split.X_tgt)
             source_stats = channel_stats(X_train)
+        elif self.standardize == "balanced":  # the same, as if each domain's classes were equally frequent
+            source_stats, (self.channel_mean_, self.channel_std_) = balanced_domain_stats(
+                X_train, y_idx if train is None else y_idx[train], split.X_tgt)
         elif self.standardize:
             self.channel_mean_, self.channel_std_ = channel_stats(X_train, split.X_tgt)
         device = resolve_device(self.device)

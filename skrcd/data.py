@@ -686,15 +686,16 @@ def check_length(X, reference_length, module=None, name="X", network="network",
 _STATS_CHUNK = 1 << 20
 
 
-def _float64_chunks(panels):
-    """Float64 copies of consecutive blocks of rows of the panels, at most ``_STATS_CHUNK`` elements each."""
-    for p in panels:
+def _float64_chunks(panels, weights):
+    """Float64 copies of consecutive blocks of rows of the panels (at most ``_STATS_CHUNK`` elements each), with
+    the rows' weights."""
+    for p, w in zip(panels, weights):
         rows = max(1, _STATS_CHUNK // max(1, p.shape[1] * p.shape[2]))
         for i in range(0, p.shape[0], rows):
-            yield np.array(p[i : i + rows], dtype=np.float64)  # a copy: the caller's panel is never written
+            yield np.array(p[i : i + rows], dtype=np.float64), w[i : i + rows]  # a copy: the panel is never written
 
 
-def channel_stats(*panels, rel_floor=1e-6):
+def channel_stats(*panels, rel_floor=1e-6, weights=None):
     """Per-channel mean and standard deviation over all samples and time steps of the panels.
 
     Computed in float64 (two passes, in chunks of rows), so values anywhere in
@@ -714,6 +715,9 @@ def channel_stats(*panels, rel_floor=1e-6):
     *panels : numpy.ndarray of shape (n_i, channels, length_i)
     rel_floor : float, default=1e-6
         Floor of the standard deviation, as a fraction of the channel's scale.
+    weights : sequence of numpy.ndarray of shape (n_i,), optional
+        A non-negative weight per window of each panel (all its time steps
+        count with it); equal weights by default.
 
     Returns
     -------
@@ -733,20 +737,101 @@ def channel_stats(*panels, rel_floor=1e-6):
     (True, 1e-06, True)
     """
     n_channels = panels[0].shape[1]
-    count = sum(p.shape[0] * p.shape[2] for p in panels)
+    if weights is None:
+        weights = [np.ones(p.shape[0]) for p in panels]
+    row_weights = [np.asarray(w, dtype=np.float64) for w in weights]
+    count = sum(w.sum() * p.shape[2] for w, p in zip(row_weights, panels))
     total, scale = np.zeros(n_channels), np.zeros(n_channels)
-    for chunk in _float64_chunks(panels):
-        total += chunk.sum(axis=(0, 2))
+    for chunk, w in _float64_chunks(panels, row_weights):
+        total += np.einsum("ijk,i->j", chunk, w)
         scale = np.maximum(scale, np.abs(chunk).max(axis=(0, 2)))
     mean = total / count
     squares = np.zeros(n_channels)
-    for chunk in _float64_chunks(panels):
+    for chunk, w in _float64_chunks(panels, row_weights):
         chunk -= mean[None, :, None]
-        squares += np.einsum("ijk,ijk->j", chunk, chunk)
+        squares += np.einsum("ijk,ijk,i->j", chunk, chunk, w)
     std = np.sqrt(squares / count)
     floor = np.maximum(rel_floor * scale, np.finfo(np.float32).tiny)
     std = np.where(scale > 0, np.maximum(std, floor), 1.0)
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _window_summaries(X, mean, std):
+    """Per-window mean and log standard deviation of each standardised channel: ``(n, 2 * channels)``."""
+    Z = (np.asarray(X, dtype=np.float64) - mean[None, :, None]) / std[None, :, None]
+    return np.concatenate([Z.mean(axis=2), np.log(Z.std(axis=2) + 1e-3)], axis=1)
+
+
+def balanced_domain_stats(X_src, y_src, X_tgt, n_rounds=3, max_weight=10.0):
+    """Per-domain channel statistics that do not move with the domains' class shares (``standardize="balanced"``).
+
+    Each domain's own mean and standard deviation remove its sensor's offset and
+    gain, but they also move with the domain's class mix: a subject who mostly
+    lies still has a smaller spread of every channel than one who mostly walks, and
+    standardising each with its own statistics stretches one against the other
+    (label shift turned into covariate shift). Here each domain's statistics are
+    taken as if its classes were equally frequent: the source's with its labels
+    (each class weighs the same), the target's with weights that a small,
+    label-free model gives its windows: a class-balanced logistic regression on
+    the per-window mean and log spread of each channel, trained on the source,
+    gives each target window's class probabilities; EM on them estimates the
+    target's class prior ``pi`` (:func:`skrcd.nn.em_target_prior`), and a window
+    weighs ``1 / sum_c p_c pi_c`` (capped at ``max_weight`` times the mean), which
+    gives the target's classes equal mass. The target's statistics and the
+    weights are refined ``n_rounds`` times. On a target whose classes are already
+    balanced the weights stay near 1 and the result is the domain's own
+    statistics. No target label is read.
+
+    Parameters
+    ----------
+    X_src : numpy.ndarray of shape (n_src, channels, length)
+    y_src : numpy.ndarray of shape (n_src,)
+        Class indices ``0..k - 1`` of the source windows.
+    X_tgt : numpy.ndarray of shape (n_tgt, channels, length)
+    n_rounds : int, default=3
+    max_weight : float, default=10.0
+
+    Returns
+    -------
+    (mean_src, std_src), (mean_tgt, std_tgt) : tuples of numpy.ndarray of shape (channels,), float32
+
+    Examples
+    --------
+    Two classes whose channel levels differ by 4; the target is the same sensor with
+    an offset of 1 and 90 % of its windows from class 1:
+
+    >>> rng = np.random.default_rng(0)
+    >>> def domain(n0, n1, offset):
+    ...     y = np.r_[np.zeros(n0, int), np.ones(n1, int)]
+    ...     return (rng.normal(size=(len(y), 1, 16)) + 4.0 * y[:, None, None] + offset).astype(np.float32), y
+    >>> X_src, y_src = domain(50, 50, 0.0)
+    >>> X_tgt, _ = domain(10, 90, 1.0)
+    >>> (m_s, _), (m_t, _) = balanced_domain_stats(X_src, y_src, X_tgt)
+    >>> round(float(m_t[0] - m_s[0]), 1)  # the offset, not the class mix (the plain means differ by 2.6)
+    1.0
+    """
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from .nn.label_shift import em_target_prior  # torch-based: imported with torch, when first needed
+
+    y_src = np.asarray(y_src)
+    classes, y_idx, counts = np.unique(y_src, return_inverse=True, return_counts=True)
+    src = channel_stats(X_src, weights=[1.0 / counts[y_idx]])
+    tgt = channel_stats(X_tgt)
+    if len(classes) < 2:
+        return src, tgt
+    F_src = _window_summaries(X_src, *src)
+    for _ in range(int(n_rounds)):
+        model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+        model.fit(F_src, y_idx)
+        proba = model.predict_proba(_window_summaries(X_tgt, *tgt))
+        uniform = torch.full((len(classes),), 1.0 / len(classes), dtype=torch.float64)
+        prior = em_target_prior(torch.as_tensor(proba), uniform).numpy()
+        w = 1.0 / np.maximum(proba @ prior, 1e-12)
+        w = np.minimum(w / w.mean(), max_weight)
+        tgt = channel_stats(X_tgt, weights=[w])
+    return src, tgt
 
 
 #: Largest absolute input value, without standardisation, below which the networks' float32 batch-norm statistics

@@ -54,7 +54,7 @@ VALID = {
     "kernel_size": st.integers(1, 7),
     "stride": st.integers(1, 3),
     "dropout": _reals(0, 0.9),
-    "standardize": st.sampled_from(["domain", "joint", True, False]),
+    "standardize": st.sampled_from(["domain", "balanced", "joint", True, False]),
     "teacher_epochs": st.integers(0, 1),
     "student_epochs": st.integers(0, 1),
     "batch_size": st.integers(1, 64) | st.integers(1, 64).map(np.int64),
