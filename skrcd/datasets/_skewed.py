@@ -1,12 +1,13 @@
 """Small, skewed versions of the cross-domain scenarios: label shift between source and target.
 
 Real targets are small and imbalanced, and their class shares differ from the
-source's (a subject who rarely climbs stairs, a machine that rarely shows one
-fault). :func:`skewed_scenario` turns a balanced scenario into such a pair: the
-source and target train parts are subsampled to a fixed skewed profile, each domain
-with its own order of the classes (a seeded permutation), and some seeds leave one
-or two classes out of the target. The recipe depends only on the seed and the
-scenario, so anyone gets the same subsets.
+source's, though not at random: in activity data most subjects walk more than
+they climb stairs, and some never do one activity at all. :func:`skewed_scenario`
+turns a balanced scenario into such a pair: the source and target train parts are
+subsampled to a fixed skewed profile laid over a seeded order of the classes; the
+target's order is the source's with two classes' ranks swapped, and some seeds
+leave one or two classes out of the target. The recipe depends only on the seed
+and the scenario, so anyone gets the same subsets.
 """
 
 from __future__ import annotations
@@ -153,13 +154,15 @@ def profile_weights(y, shares):
 def skewed_scenario(scenario, seed, source, target, size=SKEWED_SIZE, classes=None):
     """A balanced :class:`Scenario` turned into a small one with label shift.
 
-    For the (``source``, ``target``, ``seed``) triple, a seeded generator draws one
-    order of the classes for the source and another for the target, and lays
-    :func:`skewed_profile` over each order; the target loses its ``seed % 3``
-    smallest classes (0, 1 or 2), their shares going to the others. The source and
-    target train parts are subsampled to these profiles (:func:`skewed_indices`);
-    the target's test part is kept whole, with ``w_test`` (:func:`profile_weights`)
-    to score it with the target's profile.
+    For the (``source``, ``target``, ``seed``) triple, a seeded generator draws an
+    order of the classes and lays :func:`skewed_profile` over it for the source;
+    the target takes the same order with the ranks of two classes drawn at random
+    swapped (a label shift that may be mild or, when the largest and the smallest
+    class trade places, strong), then loses its ``seed % 3`` smallest classes (0,
+    1 or 2), their shares going to the others. The source and target train parts
+    are subsampled to these profiles (:func:`skewed_indices`); the target's test
+    part is kept whole, with ``w_test`` (:func:`profile_weights`) to score it with
+    the target's profile.
 
     Parameters
     ----------
@@ -193,9 +196,12 @@ def skewed_scenario(scenario, seed, source, target, size=SKEWED_SIZE, classes=No
     n_classes = int(classes if classes is not None else np.max(scenario.y_src) + 1)
     profile = skewed_profile(n_classes)
     rng = np.random.default_rng([int(seed), int(source), int(target), 0x5CE3])
+    order = rng.permutation(n_classes)  # order[r]: the class of rank r (share profile[r])
     src_shares = np.empty(n_classes)
-    src_shares[rng.permutation(n_classes)] = profile
-    order = rng.permutation(n_classes)
+    src_shares[order] = profile
+    order = order.copy()
+    a, b = rng.choice(n_classes, size=2, replace=False)
+    order[[a, b]] = order[[b, a]]
     tgt_shares = np.empty(n_classes)
     tgt_shares[order] = profile
     n_absent = int(seed) % 3

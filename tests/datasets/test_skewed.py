@@ -34,6 +34,12 @@ def test_skewed_scenario_is_reproducible_and_has_the_profile(seed):
     assert np.array_equal(a.y_src, b.y_src) and np.array_equal(a.X_tgt, b.X_tgt)
     profile = skewed_profile(6)
     assert sorted(a.source_profile) == pytest.approx(sorted(profile))
+    # the target's order is the source's with two classes' ranks swapped (before the absent classes go)
+    rank_src = np.argsort(-a.source_profile, kind="stable")
+    present = a.target_profile > 0
+    moved = [c for c in range(6) if present[c] and np.flatnonzero(rank_src == c)[0]
+             != np.flatnonzero(np.argsort(-a.target_profile, kind="stable") == c)[0]]
+    assert len(moved) <= 2 + 2 * (seed % 3)
     assert (a.target_profile == 0).sum() == seed % 3  # 0, 1 or 2 classes absent from the target
     for y, shares in ((a.y_src, a.source_profile), (a.y_tgt, a.target_profile)):
         counts = np.bincount(y, minlength=6)
