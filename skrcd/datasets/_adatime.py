@@ -114,7 +114,7 @@ ADATIME_DATASETS = {
             "WISDM activity prediction (Kwapisz et al., 2011), phone accelerometer", "wisdm_domains.npz"),
         AdaTimeDataset(
             "fd", "FD (Paderborn bearings)", "doi:10.21979/N9/PU85XN", tuple(range(4)), "working condition",
-            1, 5120, ("healthy", "D1", "D2"),
+            1, 5120, ("Healthy", "D1", "D2"),
             {"paper": _pairs("0-3 0-1 2-1 1-2 2-3"),
              "adatime": _pairs("0-1 0-3 1-0 1-2 1-3 2-1 2-3 3-0 3-1 3-2")},
             "Paderborn University bearing data center (Lessmeier et al., 2016), vibration", "fd_domains.npz"),

@@ -256,6 +256,13 @@ def make_windows(recordings, length, step=None, *, label_rule="majority", channe
         A domain gives no window (its recordings are shorter than ``length``, or
         ``"strict"`` dropped them all).
 
+    Notes
+    -----
+    numpy's ``sliding_window_view`` does the windowing; sktime's
+    ``SlidingWindowSegmenter`` does not fit here: it is univariate, pads the
+    series' ends (windows of invented values at the edges) and moves one step at
+    a time.
+
     Examples
     --------
     >>> import pandas as pd
