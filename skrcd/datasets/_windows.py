@@ -74,7 +74,10 @@ def _recordings_from_table(table, channels, label, domain, recording, time):
             row, col = np.argwhere(bad)[0]
             raise ValueError(f"domain {d!r}, recording {r!r}: channel {channels[col]!r} is missing or not finite at "
                              f"row {rows.index[row]!r}")
-        steps = None if label is None else rows[label].to_numpy(dtype=object)
+        steps = None
+        if label is not None:  # numpy dtypes as they are (fast); extension dtypes (Int64, string) as objects
+            column = rows[label]
+            steps = column.to_numpy() if isinstance(column.dtype, np.dtype) else column.to_numpy(dtype=object)
         out.append((d, r, values, steps))
     return out, channels
 
@@ -105,7 +108,9 @@ def _recordings_from_arrays(arrays, labels, domains):
             raise ValueError(f"recording {i} (domain {domains[i]!r}) contains NaN or infinite values")
         steps = None
         if labels is not None and labels[i] is not None:
-            steps = np.asarray(labels[i], dtype=object).reshape(-1)
+            steps = np.asarray(labels[i]).reshape(-1)
+            if steps.dtype.kind not in "biufUSO":
+                raise ValueError(f"labels[{i}] has dtype {steps.dtype}; expected numbers or strings")
             if steps.shape[0] != values.shape[0]:
                 raise ValueError(f"labels[{i}] has {steps.shape[0]} entries, recording {i} has {values.shape[0]} "
                                  "time steps")
@@ -113,32 +118,44 @@ def _recordings_from_arrays(arrays, labels, domains):
     return out, list(range(n_channels))
 
 
+def _missing(steps):
+    """Which steps carry no label: NaN for floats, None/NaN/NA for objects; numbers and strings always have one."""
+    import pandas as pd
+
+    if steps.dtype.kind == "f":
+        return np.isnan(steps)
+    if steps.dtype.kind == "O":
+        return np.asarray(pd.isna(steps), dtype=bool)
+    return np.zeros(len(steps), dtype=bool)
+
+
 def _label_codes(recordings):
     """Sorted classes, and per recording the step codes (-1 where a step has no label)."""
     import pandas as pd
 
-    present = [steps[~pd.isna(steps)] for _, _, _, steps in recordings if steps is not None]
-    pooled = np.concatenate(present) if present else np.array([], dtype=object)
-    kind = pd.api.types.infer_dtype(pooled, skipna=True) if pooled.size else "empty"
-    if kind in ("string", "unicode"):
-        dtype = str
-    elif kind in ("integer", "boolean"):
-        dtype = np.int64
-    elif kind in ("floating", "mixed-integer-float"):
-        floats = pooled.astype(np.float64)
-        dtype = np.int64 if (floats == np.round(floats)).all() else np.float64  # 0.0, 1.0 ... from a NaN column
-    elif kind == "empty":
-        dtype = np.int64
-    else:
-        raise ValueError(f"the labels must be all numbers or all strings; they are {kind!r}")
+    labelled = [(i, steps, _missing(steps)) for i, (_, _, _, steps) in enumerate(recordings) if steps is not None]
+    parts = [steps[~miss] for _, steps, miss in labelled]
+    kinds = {p.dtype.kind for p in parts if p.size}
+    if kinds <= set("US"):  # strings (or no label at all)
+        pooled = np.concatenate(parts) if kinds else np.array([], dtype=np.int64)
+        dtype = str if kinds else np.int64
+    elif kinds <= set("biuf"):  # numbers, without a Python-object pass
+        pooled = np.concatenate([p for p in parts if p.size])
+        dtype = np.int64 if pooled.dtype.kind != "f" or (pooled == np.round(pooled)).all() else np.float64
+    else:  # Python objects (a pandas object column): one type throughout, checked in C
+        pooled = np.concatenate([p.astype(object) for p in parts])
+        kind = pd.api.types.infer_dtype(pooled, skipna=True)
+        if kind in ("string", "unicode"):
+            dtype = str
+        elif kind in ("integer", "boolean", "floating", "mixed-integer-float"):
+            floats = pooled.astype(np.float64)
+            dtype = np.int64 if (floats == np.round(floats)).all() else np.float64  # 0.0, 1.0 ... from a NaN column
+        else:
+            raise ValueError(f"the labels must be all numbers or all strings; they are {kind!r}")
     classes = np.unique(pooled.astype(dtype))
-    codes = []
-    for _, _, values, steps in recordings:
-        c = np.full(len(values), -1, dtype=np.int64)
-        if steps is not None:
-            known = ~pd.isna(steps)
-            c[known] = np.searchsorted(classes, steps[known].astype(dtype))
-        codes.append(c)
+    codes = [np.full(len(values), -1, dtype=np.int64) for _, _, values, _ in recordings]
+    for i, steps, miss in labelled:
+        codes[i][~miss] = np.searchsorted(classes, steps[~miss].astype(dtype))
     return classes, codes
 
 
@@ -157,9 +174,11 @@ def _window_codes(codes, n_classes, length, step, rule):
     """Per window start: the window's label code (-1: unlabelled) and whether the rule keeps it."""
     starts = np.arange(0, len(codes) - length + 1, step)
     index = np.where(codes < 0, n_classes, codes)  # no label = one more class, last, so it loses ties
-    cumulative = np.zeros((len(codes) + 1, n_classes + 1), dtype=np.int64)
-    np.cumsum(np.eye(n_classes + 1, dtype=np.int64)[index], axis=0, out=cumulative[1:])
-    counts = cumulative[starts + length] - cumulative[starts]
+    counts = np.empty((len(starts), n_classes + 1), dtype=np.int64)
+    cumulative = np.zeros(len(codes) + 1, dtype=np.int64)
+    for k in range(n_classes + 1):  # a running count per class: memory of one recording, not recording x classes
+        np.cumsum(index == k, out=cumulative[1:])
+        counts[:, k] = cumulative[starts + length] - cumulative[starts]
     winner = counts.argmax(axis=1)  # first maximum: the first label in sorted order wins ties
     keep = counts.max(axis=1) == length if rule == "strict" else np.ones(len(starts), dtype=bool)
     return np.where(winner == n_classes, -1, winner), keep
@@ -303,7 +322,8 @@ def make_windows(recordings, length, step=None, *, label_rule="majority", channe
         if len(values) < length:
             continue
         wc, keep = _window_codes(c, len(classes), length, step, label_rule)
-        X.append(sliding_window_view(values, length, axis=0)[::step][keep].astype(np.float32))
+        windows = sliding_window_view(values.astype(np.float32, copy=False), length, axis=0)[::step]
+        X.append(np.ascontiguousarray(windows if keep.all() else windows[keep]))
         win_codes.append(wc[keep])
         dom.append(np.full(int(keep.sum()), d, dtype=domain_dtype))
         rec.append(np.full(int(keep.sum()), r, dtype=recording_dtype))
