@@ -54,6 +54,8 @@ def read_torch_arrays(path, keys):
 
     Raises
     ------
+    ImportError
+        torch older than 2.5.
     ValueError
         Unreadable file, a refused object, not a dict, a missing key, or an entry
         that is neither a tensor nor a numeric array.
@@ -71,6 +73,9 @@ def read_torch_arrays(path, keys):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
+    if not hasattr(torch.serialization, "safe_globals"):  # torch 2.4 cannot allow numpy arrays for one call
+        raise ImportError(f"reading {path.name} safely needs torch >= 2.5 (torch.serialization.safe_globals); "
+                          f"this is torch {torch.__version__}")
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             obj = torch.load(path, map_location="cpu", weights_only=True)
