@@ -339,6 +339,35 @@ def select_rows(arrays, domain_key, wanted, code, where, return_type, dataset):
     )
 
 
+def file_digest(path, algorithm="sha256", chunk_size=1 << 20):
+    """Hex digest of a file with a :mod:`hashlib` algorithm.
+
+    Parameters
+    ----------
+    path : path-like
+    algorithm : str, default="sha256"
+        A :mod:`hashlib` name (``"md5"``, ``"sha1"``, ``"sha256"``, ``"sha512"``, ...).
+    chunk_size : int, default=1 MiB
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "empty"
+    >>> _ = p.write_bytes(b"")
+    >>> file_digest(p, "md5")
+    'd41d8cd98f00b204e9800998ecf8427e'
+    """
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def sha256sum(path, chunk_size=1 << 20):
     """Hex sha256 digest of a file.
 
@@ -359,11 +388,7 @@ def sha256sum(path, chunk_size=1 << 20):
     >>> sha256sum(p)[:16]
     'e3b0c44298fc1c14'
     """
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_size), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256", chunk_size)
 
 
 def download(urls, dest, sha256=None, timeout=60.0):

@@ -1,20 +1,67 @@
-"""The cross-domain scenarios of both data sets under the paper protocol."""
+"""The cross-domain scenarios of every data set under the paper protocol, and one loader for them all."""
 
 from __future__ import annotations
 
+from functools import partial
+
+from ._adatime import ADATIME_DATASETS, load_adatime
 from ._base import Scenario, as_return_type
 from ._cwru import LOADS, load_cwru
 from ._skewed import skewed_scenario
 from ._uci_har import SUBJECTS, load_uci_har
 
-__all__ = ["load_scenario", "Scenario"]
+__all__ = ["load_scenario", "load_dataset", "Scenario", "DATASET_DOMAINS", "SKEWED_DATASETS"]
 
+# name -> (loader, its domain argument, valid domains, what a domain is)
 _DATASETS = {
     "uci_har": (load_uci_har, "subjects", SUBJECTS, "subject"),
     "cwru": (load_cwru, "loads", LOADS, "load"),
 }
+_DATASETS.update({name: (partial(load_adatime, name), "domains", spec.domains, spec.domain_kind)
+                  for name, spec in ADATIME_DATASETS.items() if name not in _DATASETS})
+#: The valid domain ids of each balanced data set (subjects, users, loads, operating conditions).
+DATASET_DOMAINS = {name: tuple(entry[2]) for name, entry in _DATASETS.items()}
 #: The skewed families: the balanced data set they subsample (:func:`~skrcd.datasets.skewed_scenario`).
 SKEWED_DATASETS = {"uci_har_skewed": "uci_har", "cwru_skewed": "cwru"}
+
+
+def load_dataset(dataset, domains=None, split=None, data_home=None, return_type="numpy3D"):
+    """Load any balanced data set by name: ``(X, y, domain, split)``.
+
+    One entry point for :func:`~skrcd.datasets.load_uci_har`,
+    :func:`~skrcd.datasets.load_cwru` and :func:`~skrcd.datasets.load_adatime`.
+
+    Parameters
+    ----------
+    dataset : {"uci_har", "cwru", "hhar", "wisdm", "fd", "ssc"}
+    domains : int or sequence of int, optional
+        Domains to keep (:data:`DATASET_DOMAINS` lists the valid ones); all by default.
+    split : {"train", "test"} or None, default=None
+    data_home : str or path-like, optional
+    return_type : str, default="numpy3D"
+
+    Returns
+    -------
+    X, y, domain, split : numpy.ndarray
+        As the data set's own loader returns them.
+
+    Raises
+    ------
+    FileNotFoundError
+        The data file is absent (the message names the fetch function).
+    ValueError
+        Unknown data set or domain, or a malformed file.
+
+    Examples
+    --------
+    >>> X, y, subject, split = load_dataset("uci_har", domains=2, split="test")
+    >>> X.shape, sorted(DATASET_DOMAINS["fd"])
+    ((91, 9, 128), [0, 1, 2, 3])
+    """
+    if dataset not in _DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; available: {sorted(_DATASETS)}")
+    loader, arg, _, _ = _DATASETS[dataset]
+    return loader(**{arg: domains}, split=split, data_home=data_home, return_type=return_type)
 
 
 def load_scenario(dataset="uci_har", source=2, target=11, data_home=None, return_type="numpy3D", seed=0):
@@ -25,17 +72,20 @@ def load_scenario(dataset="uci_har", source=2, target=11, data_home=None, return
 
     Parameters
     ----------
-    dataset : {"uci_har", "cwru", "uci_har_skewed", "cwru_skewed"}, default="uci_har"
+    dataset : {"uci_har", "cwru", "hhar", "wisdm", "fd", "ssc", "uci_har_skewed", "cwru_skewed"}, default="uci_har"
         ``*_skewed``: the small, skewed version of the scenario (label shift
         between source and target; :func:`~skrcd.datasets.skewed_scenario`),
         drawn for ``seed``.
     source, target : int
         Source and target domains: subjects 1..30 for UCI-HAR (e.g. the paper's
         :data:`~skrcd.datasets.PAPER_SCENARIOS`), motor loads 0..3 for CWRU (e.g.
-        :data:`~skrcd.datasets.CWRU_SCENARIOS`).
+        :data:`~skrcd.datasets.CWRU_SCENARIOS`); for the AdaTime sets, the ids of
+        :data:`~skrcd.datasets.DATASET_DOMAINS` (their named lists are
+        ``ADATIME_DATASETS[name].scenarios``).
     data_home : str or path-like, optional
         See :func:`~skrcd.datasets.get_data_home`; UCI-HAR scenarios within the
-        bundled subjects work without it.
+        bundled subjects work without it. The others need their data file
+        (:func:`~skrcd.datasets.fetch_cwru`, :func:`~skrcd.datasets.fetch_adatime`).
     return_type : str, default="numpy3D"
         sktime Panel mtype of the ``X_*`` pieces (see :func:`load_uci_har`).
     seed : int, default=0
@@ -63,6 +113,7 @@ def load_scenario(dataset="uci_har", source=2, target=11, data_home=None, return
     >>> len(sk.y_src) <= 100, int((sk.target_profile == 0).sum())  # seed 1: one class absent from the target
     (True, 1)
     >>> sc = load_scenario("cwru", source=0, target=1)  # doctest: +SKIP
+    >>> sc = load_scenario("ssc", source=0, target=11)  # doctest: +SKIP
     """
     if dataset in SKEWED_DATASETS:
         if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__") or int(seed) < 0:

@@ -143,11 +143,17 @@ def test_resume_skips_finished_runs(tmp_path, fits):
     (["--methods", "kd_random,rcdkd"], "list rcdkd before it"),
     (["--methods", "kd_random"], "list rcdkd before it"),
     (["--scenarios", "2_11"], "'2_11' is not SOURCE-TARGET"),
+    (["--scenarios", "papers"], "uci_har has no list 'papers'"),
     (["--scenarios", "2-11,2-99"], "99 in '2-99' is not a domain of uci_har"),
     (["--scenarios", "2-2"], "same source and target"),
     (["--scenarios", "1-3"], "--dataset uci_har: uci_har_subjects.npz not found"),
     (["--dataset", "cwru", "--scenarios", "0-5"], "5 in '0-5' is not a domain of cwru"),
     (["--dataset", "cwru", "--scenarios", "paper"], "--dataset cwru: cwru_loads.npz"),
+    (["--dataset", "cwru"], "--dataset cwru: cwru_loads.npz"),  # the default scenario is the data set's own
+    (["--dataset", "hhar", "--scenarios", "paper"], "hhar_domains.npz not found"),
+    (["--dataset", "ssc", "--scenarios", "adatime"], "run skrcd.datasets.fetch_adatime('ssc')"),
+    (["--dataset", "wisdm", "--scenarios", "paper"], "a list of wisdm ('adatime'); wisdm has no list 'paper'"),
+    (["--dataset", "fd", "--scenarios", "0-4"], "4 in '0-4' is not a domain of fd"),
     (["--seeds", "0,a"], "--seeds must be integers"),
     (["--backend", "spark"], "invalid choice: 'spark'"),
     (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --backend dask"),
@@ -209,3 +215,54 @@ def test_speed_rejects_unknown_params_before_timing(capsys):
         speed_main(["--param", "selector_width=64"])
     assert exc.value.code == 2
     assert "'selector_width' is not an estimator parameter" in capsys.readouterr().err
+
+
+def _tiny_adatime(home, name, domains, n=6, seed=0):
+    """A small data file of an AdaTime set: n train and n test windows per domain, labels cycling through the classes."""
+    from skrcd.datasets import ADATIME_DATASETS
+    from skrcd.datasets._base import write_npz
+
+    spec = ADATIME_DATASETS[name]
+    rng = np.random.default_rng(seed)
+    rows = len(domains) * 2 * n
+    y = np.arange(rows) % len(spec.classes)
+    X = rng.standard_normal((rows, spec.channels, spec.length)).astype(np.float32) + y[:, None, None]
+    write_npz(home / name / spec.filename, {
+        "X": X, "y": y.astype(np.int8), "domain": np.repeat(domains, 2 * n).astype(np.int16),
+        "split": np.tile(np.repeat([0, 1], n), len(domains)).astype(np.int8)})
+
+
+def test_help_lists_every_data_sets_scenarios(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", "ssc", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for line in ("ssc (80 epochs per stage; kernel_size=25, stride=6, dropout=0.2, batch_size=128):",
+                 "paper    0-11 12-5 7-18 16-1 9-14", "paper    2-7 0-6 1-6 3-8 4-5",
+                 "adatime  7-18 20-30 35-31 17-23 6-19 2-11 33-12 5-26 28-4 23-32",
+                 "adatime  0-1 0-3 1-0 1-2 1-3 2-1 2-3 3-0 3-1 3-2", "wisdm (40 epochs per stage; defaults):"):
+        assert line in out, line
+
+
+def test_an_adatime_set_runs_offline_with_its_settings(tmp_path):
+    from skrcd.nn.networks import CNN1D, count_parameters
+
+    _tiny_adatime(tmp_path / "home", "ssc", [0, 11], n=5)  # every class in each part
+    main(["--dataset", "ssc", "--data-home", str(tmp_path / "home"), "--seeds", "0", "--methods", "source_only",
+          "--epochs", "1", "--out", str(tmp_path / "out")])
+    (row,) = _rows(tmp_path / "out")
+    assert (row["dataset"], row["scenario"]) == ("ssc", "0-11") and 0 <= float(row["macro_f1"]) <= 100
+    assert int(row["params"]) == count_parameters(CNN1D(1, 5, (16, 32, 32), kernel_size=25, stride=6))
+
+
+def test_the_data_sets_epochs_apply_unless_given(tmp_path, fits, monkeypatch):
+    _tiny_adatime(tmp_path / "home", "hhar", [2, 7])
+    monkeypatch.setitem(bench.DATASET_EPOCHS, "hhar", 2)
+    args = ["--dataset", "hhar", "--data-home", str(tmp_path / "home"), "--scenarios", "2-7", "--seeds", "0",
+            "--methods", "source_only"]
+    main([*args, "--out", str(tmp_path / "a")])
+    assert fits["source_only"].student_epochs == 2 and len(fits["source_only"].history_) == 2
+    main([*args, "--param", "student_epochs=1", "--out", str(tmp_path / "b")])
+    assert fits["source_only"].student_epochs == 1  # --param overrides the data set's epochs
+    main([*args, "--param", "student_epochs=3", "--epochs", "1", "--out", str(tmp_path / "c")])
+    assert fits["source_only"].student_epochs == 1  # --epochs overrides both
