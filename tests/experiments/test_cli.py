@@ -169,7 +169,13 @@ def no_full_data(tmp_path, monkeypatch):
     (["benchmark", "deploy", "--epochs", "100000000000000000000"], "--epochs must be <= 10000"),
     (["benchmark", "deploy", "--seeds", "99999999999"], "--seeds must be <= 4294967295"),
     (["benchmark", "deploy", "--batch", "100000000"], "--batch must be <= 65536"),
-])
+], ids=["demo_seed_huge", "demo_seed_negative", "demo_subjects_without_data", "demo_epochs_huge",
+        "benchmark_seeds_negative", "benchmark_seed_huge", "benchmark_param_random_state", "benchmark_param_n_threads",
+        "benchmark_param_device", "benchmark_param_epochs_with_epochs", "benchmark_variant_epochs_with_epochs",
+        "benchmark_epochs_huge", "benchmark_threads_huge", "benchmark_n_jobs_huge", "benchmark_data_home_missing",
+        "speed_param_n_threads", "speed_param_random_state", "speed_param_selection", "speed_param_epochs",
+        "speed_epochs_huge", "speed_threads_huge", "deploy_scenarios_without_data", "deploy_epochs_huge",
+        "deploy_seed_huge", "deploy_batch_huge"])
 def test_named_bad_arguments_are_usage_errors_before_any_file(no_full_data, tmp_path, capsys, argv, message):
     """Each used to end in a traceback, several after files were created."""
     out = tmp_path / "out"
@@ -183,7 +189,8 @@ def test_named_bad_arguments_are_usage_errors_before_any_file(no_full_data, tmp_
     assert not out.exists()
 
 
-@pytest.mark.parametrize("command", [["benchmark"], ["benchmark", "speed"], ["benchmark", "deploy"]])
+@pytest.mark.parametrize("command", [["benchmark"], ["benchmark", "speed"], ["benchmark", "deploy"]],
+                         ids=["benchmark", "speed", "deploy"])
 def test_out_under_a_file_or_in_a_read_only_folder_is_refused(tmp_path, capsys, command):
     blocker = tmp_path / "file"
     blocker.write_text("kept")

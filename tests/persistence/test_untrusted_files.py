@@ -243,7 +243,7 @@ def test_a_metadata_bomb_is_refused_within_the_memory_bound(saved, tmp_path, dec
     ("second_tensors", "lists 'tensors.pt' twice"),
     ("bzip2_metadata", "compression method 12"),
     ("directory_too_large", "in a directory of"),
-])
+], ids=["second_metadata", "second_tensors", "bzip2_metadata", "directory_too_large"])
 def test_ambiguous_or_unusual_zips_are_refused(saved, tmp_path, data, case, match):
     """A second skrcd.json (zipfile would read the last one: a mask_label edited there turned score from 0.5 to
     1.0), a member twice, a compression skrcd never writes, a directory far larger than a skrcd file's."""
