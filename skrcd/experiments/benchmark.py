@@ -379,14 +379,15 @@ def _resumed_settings(p, a, settings):
         p.error(f"--resume: cannot read {path} ({exc}); run in another --out, or without --resume to start over")
     diff = [f"{k}: {old.get(k)!r} then, {settings[k]!r} now" for k in ("dataset", "epochs", "params", "skrcd")
             if old.get(k) != settings[k]]
+    old_variants = old.get("variants", {})
     for name, params in settings["variants"].items():
-        if name in old["variants"] and old["variants"][name] != params:
-            diff.append(f"variant {name}: {old['variants'][name]!r} then, {params!r} now")
+        if name in old_variants and old_variants[name] != params:
+            diff.append(f"variant {name}: {old_variants[name]!r} then, {params!r} now")
     if diff:
         p.error(f"--resume: {a.out} holds runs made with other settings ({'; '.join(diff)}). Resume with the "
                 f"recorded settings (see {path}), run these settings in another --out, or run without --resume to "
                 "start this folder over")
-    return dict(settings, variants={**old["variants"], **settings["variants"]})
+    return dict(settings, variants={**old_variants, **settings["variants"]})
 
 
 def _write_settings(out, settings):

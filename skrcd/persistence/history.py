@@ -11,7 +11,7 @@ different keys and key orders come back exactly. A column whose values are all
 ``float`` is stored as float32 when that is exact (losses computed in float32 are),
 else float64; all ``int``: the smallest integer type that holds them; all ``bool``:
 bools; anything else (strings, ``None``, lists, mixed types): UTF-8 JSON in a byte
-tensor. skrcd's own batch rows (``train_loss``, ``train_batch_size``) take about 7
+tensor. skrcd's own batch rows (``train_loss``, ``train_batch_size``) take 6 or 7
 bytes each: 500,000 rows add under 4 MiB to a file. The metadata holds only the
 column names and kinds and the layouts.
 

@@ -15,7 +15,7 @@ from skrcd.datasets import make_domain_shift
 from skrcd.persistence import ModelFileError, load
 from skrcd.persistence.archive import MAX_METADATA_BYTES, FieldReader
 
-#: What a 500,000-row history may add to a model file (docs/reliability.md): about 7 bytes per batch row.
+#: What a 500,000-row history may add to a model file (docs/reliability.md): 6 or 7 bytes per batch row.
 LONG_HISTORY_BYTES = 4 * 2**20
 
 
