@@ -68,7 +68,9 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status 0 (argparse exits with status 2 on a bad command or option).
+        Exit status 0; 130 when a Ctrl-C stopped the command (it says so on
+        stderr, without a traceback). argparse exits with status 2 on a bad
+        command or option, before any file is written.
 
     Examples
     --------
@@ -84,7 +86,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     words = args._words
     options = argv[argv.index(words[-1]) + 1:] if words[-1] in argv else []
-    args._run(args, args._parser, options)
+    try:
+        args._run(args, args._parser, options)
+    except KeyboardInterrupt:
+        print(f"skrcd {' '.join(words)}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -3,18 +3,30 @@
 Each command (``skrcd demo``, ``skrcd benchmark``, ``skrcd benchmark speed``,
 ``skrcd benchmark deploy``) validates its options with these, so that a bad value
 is an argparse error (exit status 2, the usage line, one message) before any file
-is created or any data is read.
+is created or any data is read: integers within their bounds (seeds within
+``[0, 2**32 - 1]``, epochs within ``[1, MAX_EPOCHS]``), ``--param`` values that the
+estimator's parameter table accepts and that no dedicated option sets, and an
+``--out`` folder that exists and is writable, or can be created.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 
 from ..classifier import RCDKDClassifier
 
-__all__ = ["add_param_option", "parse_param_options", "check_device", "check_out", "parse_ints",
-           "positive_int", "non_negative_int"]
+__all__ = ["MAX_EPOCHS", "MAX_SEED", "MAX_WORKERS", "add_param_option", "parse_param_options", "check_device",
+           "check_out", "check_data_home", "parse_ints", "parse_seeds", "bounded_int", "positive_int",
+           "non_negative_int", "epochs_int", "seed_int"]
+
+#: The most epochs per stage a command accepts (the paper trains 80).
+MAX_EPOCHS = 10_000
+#: The largest seed (``random_state``) a command accepts, as the estimator.
+MAX_SEED = 2**32 - 1
+#: The most torch threads or parallel jobs a command accepts.
+MAX_WORKERS = 1024
 
 
 def add_param_option(parser, example="standardize=joint"):
@@ -39,7 +51,7 @@ def add_param_option(parser, example="standardize=joint"):
                              "else as a string; checked against the estimator's parameter table); repeatable")
 
 
-def parse_param_options(parser, items):
+def parse_param_options(parser, items, reserved=None):
     """``--param`` values -> estimator parameters; an argparse error for a malformed item, name or value.
 
     Each value is checked with the estimator's parameter table
@@ -52,6 +64,9 @@ def parse_param_options(parser, items):
         Reports the error (exit status 2) before any run.
     items : list of str
         ``NAME=VALUE`` strings; VALUE is read as JSON, else kept as a string.
+    reserved : dict of str to str, optional
+        Parameters the command sets itself -> how to set them instead (an
+        option such as ``"use --seeds"``, or why it is fixed): refused by name.
 
     Returns
     -------
@@ -71,6 +86,8 @@ def parse_param_options(parser, items):
             parser.error(f"--param {item!r} is not NAME=VALUE")
         if name not in known:
             parser.error(f"--param {name!r} is not an estimator parameter; known: {', '.join(sorted(known))}")
+        if reserved and name in reserved:
+            parser.error(f"--param {name}: this command sets {name} itself ({reserved[name]})")
         try:
             params[name] = json.loads(value)
         except json.JSONDecodeError:
@@ -105,24 +122,64 @@ def check_device(parser, device, option="--device"):
 
 
 def check_out(parser, path, option="--out"):
-    """An argparse error when ``path`` exists and is not a folder (it would be written into).
+    """An argparse error unless ``path`` is a writable folder or can be created as one (nothing is created).
 
     Parameters
     ----------
     parser : argparse.ArgumentParser
     path : str or None
+        None: the command writes no folder.
     option : str, default="--out"
 
     Examples
     --------
-    >>> import argparse, tempfile
-    >>> check_out(argparse.ArgumentParser(), tempfile.mkdtemp())
+    >>> import argparse, os, tempfile
+    >>> check_out(argparse.ArgumentParser(), os.path.join(tempfile.mkdtemp(), "new", "folder"))
     """
-    if path is not None and os.path.exists(path) and not os.path.isdir(path):
+    if path is None:
+        return
+    if not path:
+        parser.error(f"{option} is empty")
+    if os.path.exists(path) and not os.path.isdir(path):
         parser.error(f"{option} {path!r} exists and is not a folder")
+    existing, missing = os.path.abspath(path), []
+    while not os.path.exists(existing):  # the folders to create, up to the first that exists
+        existing, name = os.path.split(existing)
+        missing.append(name)
+    if not os.path.isdir(existing):
+        parser.error(f"{option} {path!r} cannot be created: {existing!r} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not writable" if not missing else f"cannot be created: {existing!r} is not writable"
+        parser.error(f"{option} {path!r} {what}")
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        longest = 255
+    for name in missing:
+        if len(os.fsencode(name)) > longest:
+            parser.error(f"{option} {path!r} cannot be created: the name {name[:40]!r}... is longer than the "
+                         f"{longest} bytes this file system allows")
 
 
-def parse_ints(parser, text, option, minimum=None):
+def check_data_home(parser, path, option="--data-home"):
+    """An argparse error unless ``path`` (when given) is an existing folder.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    path : str or None
+    option : str, default="--data-home"
+
+    Examples
+    --------
+    >>> import argparse, tempfile
+    >>> check_data_home(argparse.ArgumentParser(), tempfile.mkdtemp())
+    """
+    if path is not None and not os.path.isdir(path):
+        parser.error(f"{option} {path!r} is not a folder")
+
+
+def parse_ints(parser, text, option, minimum=None, maximum=None):
     """``"1,2"`` -> ``[1, 2]`` (duplicates dropped, order kept); an argparse error naming ``option`` otherwise.
 
     Parameters
@@ -130,8 +187,8 @@ def parse_ints(parser, text, option, minimum=None):
     parser : argparse.ArgumentParser
     text : str
     option : str
-    minimum : int, optional
-        Smallest value allowed.
+    minimum, maximum : int, optional
+        Smallest and largest values allowed.
 
     Returns
     -------
@@ -149,26 +206,70 @@ def parse_ints(parser, text, option, minimum=None):
         parser.error(f"{option} must be integers separated by commas, got {text!r}")
     if minimum is not None and any(v < minimum for v in values):
         parser.error(f"{option} must be >= {minimum}, got {text!r}")
+    if maximum is not None and any(v > maximum for v in values):
+        parser.error(f"{option} must be <= {maximum}, got {text!r}")
     return values
 
 
-def _int_at_least(minimum):
-    def convert(text):
-        import argparse
+def parse_seeds(parser, text, option="--seeds"):
+    """Comma-separated seeds within ``[0, MAX_SEED]`` (the estimator's ``random_state``); an argparse error otherwise.
 
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    text : str
+    option : str, default="--seeds"
+
+    Returns
+    -------
+    list of int
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parse_seeds(argparse.ArgumentParser(), "0,1,2")
+    [0, 1, 2]
+    """
+    return parse_ints(parser, text, option, minimum=0, maximum=MAX_SEED)
+
+
+def bounded_int(minimum, maximum=None):
+    """An argparse ``type=``: an integer within ``[minimum, maximum]`` (the error names the option).
+
+    Parameters
+    ----------
+    minimum : int
+    maximum : int, optional
+
+    Returns
+    -------
+    callable
+
+    Examples
+    --------
+    >>> bounded_int(1, 10)("3")
+    3
+    """
+    def convert(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {text[:30]}")
         return value
 
-    convert.__name__ = f"int >= {minimum}"
+    convert.__name__ = f"int >= {minimum}" if maximum is None else f"int in [{minimum}, {maximum}]"
     return convert
 
 
 #: argparse ``type=``: an integer >= 1 (the error names the option, e.g. ``argument --epochs: must be >= 1``).
-positive_int = _int_at_least(1)
+positive_int = bounded_int(1)
 #: argparse ``type=``: an integer >= 0.
-non_negative_int = _int_at_least(0)
+non_negative_int = bounded_int(0)
+#: argparse ``type=``: epochs of a stage, within ``[1, MAX_EPOCHS]``.
+epochs_int = bounded_int(1, MAX_EPOCHS)
+#: argparse ``type=``: a seed, within ``[0, MAX_SEED]``.
+seed_int = bounded_int(0, MAX_SEED)

@@ -13,9 +13,12 @@ Runs go through joblib (``--n-jobs``, ``--backend loky|threading|dask|ray``,
 but ``kd_random``, then ``kd_random`` (which replays the per-epoch selected
 fraction of the ``rcdkd`` run of the same scenario and seed).
 
-Outputs in ``--out``: ``runs.csv`` (one row per run, appended as runs finish;
-``--resume`` skips the runs it holds), ``results.md`` (macro-F1 and accuracy,
-mean ± std over seeds), ``histories/*.json`` (each run's ``history_``),
+Outputs in ``--out``: ``settings.json`` (what every run of the folder shares: the
+data set, ``--epochs``, ``--param``, the variants and the skrcd version),
+``runs.csv`` (one row per run, appended as runs finish; ``--resume`` skips the
+runs it holds, and refuses a folder whose ``settings.json`` differs from the
+command's), ``results.md`` (macro-F1 and accuracy, mean ± std over seeds, of
+every run in ``runs.csv``), ``histories/*.json`` (each run's ``history_``),
 ``teachers/*.skrcd`` (the shared teachers, reused by ``--resume``) and, with
 matplotlib, ``bars.png`` and ``rcdkd_curves.png``.
 """
@@ -50,7 +53,18 @@ from ..datasets import (
     load_scenario,
 )
 from ..selection import SelectRandom
-from ._cli import add_param_option, check_device, check_out, parse_param_options
+from .._version import __version__
+from ._cli import (
+    MAX_EPOCHS,
+    MAX_WORKERS,
+    add_param_option,
+    check_data_home,
+    check_device,
+    check_out,
+    epochs_int,
+    parse_param_options,
+    parse_seeds,
+)
 from .results import FIELDS, append_runs, read_runs, summarise, summarise_paired
 
 __all__ = ["METHODS", "TEACHER_METHODS", "DATASET_PARAMS", "DATASET_EPOCHS", "SCENARIOS", "build_parser", "run",
@@ -289,11 +303,11 @@ def build_parser(parser=None):
     p.add_argument("--methods", default="rcdkd,source_only",
                    help="comma-separated methods (default rcdkd,source_only) from: " + ",".join(METHODS)
                         + "; 'teacher' alone fits the shared teachers only")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="epochs of every stage (default: the data set's, DATASET_EPOCHS: 80 for the paper's sets, "
-                        "40 for wisdm and cwru)")
+    p.add_argument("--epochs", type=epochs_int, default=None,
+                   help=f"epochs of every stage, 1 to {MAX_EPOCHS} (default: the data set's, DATASET_EPOCHS: 80 for "
+                        "the paper's sets, 40 for wisdm and cwru)")
     p.add_argument("--data-home", default=None, help="folder of the full data files (see get_data_home)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads of each run (default 1)")
+    p.add_argument("--threads", type=int, default=1, help=f"torch threads of each run, 1 to {MAX_WORKERS} (default 1)")
     p.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda', 'cuda:1', 'auto', ...")
     p.add_argument("--n-jobs", type=int, default=1, help="runs in parallel (joblib's n_jobs)")
     p.add_argument("--backend", default="loky", choices=_BACKENDS,
@@ -307,7 +321,9 @@ def build_parser(parser=None):
                    help="methods the others are compared with, pair by pair (same scenario, seed and shared teacher), "
                         "in results.md and on the terminal; those not in --methods are skipped")
     p.add_argument("--resume", action="store_true",
-                   help="keep --out/runs.csv and skip the runs it holds (same dataset, scenario, seed, method)")
+                   help="keep --out/runs.csv and skip the runs it holds (same dataset, scenario, seed, method); "
+                        "refused when --out/settings.json records another --dataset, --epochs, --param, the same "
+                        "--variant name with other parameters, or another skrcd version")
     p.add_argument("--variant", action="append", default=[], metavar="NAME:PARAM=VALUE",
                    help="a variant of rcdkd run as one more method on the same shared teacher, e.g. --variant "
                         "kd_plain:source_ce_weight=0; repeat the NAME to give it several parameters (student-stage "
@@ -353,17 +369,15 @@ def _check_args(p, a):
         scenarios = _parse_scenarios(a.scenarios, a.dataset)
     except ValueError as exc:
         p.error(str(exc))
-    try:
-        seeds = list(dict.fromkeys(int(s) for s in a.seeds.split(",")))
-    except ValueError:
-        p.error(f"--seeds must be integers separated by commas, got {a.seeds!r}")
+    seeds = parse_seeds(p, a.seeds)
     for name in ("threads", "n_jobs"):
         if getattr(a, name) < 1 and not (name == "n_jobs" and getattr(a, name) == -1):
             p.error(f"--{name.replace('_', '-')} must be >= 1" + (" or -1" if name == "n_jobs" else ""))
-    if a.epochs is not None and a.epochs < 1:
-        p.error("--epochs must be >= 1")
+        if getattr(a, name) > MAX_WORKERS:
+            p.error(f"--{name.replace('_', '-')} must be <= {MAX_WORKERS}")
     check_device(p, a.device)
     check_out(p, a.out)
+    check_data_home(p, a.data_home)
     if a.scheduler is not None and a.backend != "dask":
         p.error("--scheduler needs --backend dask")
     if a.backend == "dask" and not all(importlib.util.find_spec(m) for m in ("dask", "distributed")):
@@ -373,9 +387,64 @@ def _check_args(p, a):
     domains = sorted({d for sc in scenarios for d in sc})
     try:  # the data are there (one read of the test parts of every domain); the message names the fetch call
         load_dataset(SKEWED_DATASETS.get(a.dataset, a.dataset), domains=domains, split="test", data_home=a.data_home)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         p.error(f"--dataset {a.dataset}: {exc}")
     return methods, scenarios, seeds
+
+
+def _reserved_params(a):
+    """The estimator parameters each run gets from an option: ``--param`` may not set them."""
+    reserved = {"random_state": "use --seeds", "n_threads": "use --threads", "device": "use --device"}
+    if a.epochs is not None:
+        reserved.update(teacher_epochs="use --epochs, or --param without --epochs",
+                        student_epochs="use --epochs, or --param without --epochs")
+    return reserved
+
+
+#: The file of ``--out`` that records the settings its runs share.
+SETTINGS_FILE = "settings.json"
+
+
+def _settings(a, params, variants):
+    """What every run of an ``--out`` folder shares (its runs.csv key is dataset, scenario, seed and method)."""
+    return {"dataset": a.dataset, "epochs": a.epochs, "params": params, "variants": variants, "skrcd": __version__}
+
+
+def _resumed_settings(p, a, settings):
+    """With ``--resume``: the folder's recorded settings, which must equal ``settings`` (a variant name may be new);
+    an argparse error naming the differences otherwise. Returns the settings to record."""
+    path = os.path.join(a.out, SETTINGS_FILE)
+    if not os.path.exists(os.path.join(a.out, "runs.csv")):
+        return settings
+    if not os.path.exists(path):  # a folder of an earlier skrcd: its settings cannot be compared
+        print(f"--resume: {a.out} has no {SETTINGS_FILE} (an earlier skrcd wrote it): its runs are taken to have "
+              "this command's settings, which are now recorded there", file=sys.stderr)
+        return settings
+    try:
+        with open(path) as f:
+            old = json.load(f)
+        if not isinstance(old, dict) or not isinstance(old.get("variants", {}), dict):
+            raise ValueError("not a JSON object of settings")
+    except (OSError, ValueError) as exc:
+        p.error(f"--resume: cannot read {path} ({exc}); run in another --out, or without --resume to start over")
+    diff = [f"{k}: {old.get(k)!r} then, {settings[k]!r} now" for k in ("dataset", "epochs", "params", "skrcd")
+            if old.get(k) != settings[k]]
+    old_variants = old.get("variants", {})
+    for name, params in settings["variants"].items():
+        if name in old_variants and old_variants[name] != params:
+            diff.append(f"variant {name}: {old_variants[name]!r} then, {params!r} now")
+    if diff:
+        p.error(f"--resume: {a.out} holds runs made with other settings ({'; '.join(diff)}). Resume with the "
+                f"recorded settings (see {path}), run these settings in another --out, or run without --resume to "
+                "start this folder over")
+    return dict(settings, variants={**old_variants, **settings["variants"]})
+
+
+def _write_settings(out, settings):
+    tmp = os.path.join(out, f".{SETTINGS_FILE}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(settings, f, indent=1)
+    os.replace(tmp, os.path.join(out, SETTINGS_FILE))
 
 
 #: Parameters a variant may not set: they change the teacher stage, and the variants share the teacher.
@@ -385,8 +454,9 @@ TEACHER_STAGE_PARAMS = ("teacher", "discriminator", "teacher_channels", "kernel_
                         "vat_radius", "class_weight", "train_split", "random_state", "device", "n_threads")
 
 
-def _parse_variants(parser, items):
-    """``--variant NAME:PARAM=VALUE`` items -> ``{name: params}``; an argparse error naming a bad item."""
+def _parse_variants(parser, items, reserved=None):
+    """``--variant NAME:PARAM=VALUE`` items -> ``{name: params}``; an argparse error naming a bad item (``reserved``:
+    as :func:`~skrcd.experiments._cli.parse_param_options`)."""
     grouped = {}
     for item in items:
         name, sep, assignment = item.partition(":")
@@ -399,7 +469,7 @@ def _parse_variants(parser, items):
         grouped.setdefault(name, []).append(assignment)
     variants = {}
     for name, assignments in grouped.items():
-        params = parse_param_options(parser, assignments)
+        params = parse_param_options(parser, assignments, reserved)
         clash = sorted(set(params) & set(TEACHER_STAGE_PARAMS))
         if clash:
             parser.error(f"--variant {name}: {', '.join(clash)} change(s) the teacher, which the variants share; "
@@ -510,18 +580,37 @@ def run(a, p, argv):
         The options as given (recorded in ``results.md``).
     """
     methods, scenarios, seeds = _check_args(p, a)
-    params = parse_param_options(p, a.param)
-    variants = _parse_variants(p, a.variant)
+    params = parse_param_options(p, a.param, _reserved_params(a))
+    variants = _parse_variants(p, a.variant, _reserved_params(a))
+    settings = _settings(a, params, variants)
+    runs_path = os.path.join(a.out, "runs.csv")
+    old = []
+    if a.resume:
+        settings = _resumed_settings(p, a, settings)
+        if os.path.exists(runs_path):
+            try:
+                old = read_runs(runs_path)
+            except (OSError, ValueError) as exc:
+                p.error(f"--resume: {exc}")
+    backend = contextlib.ExitStack()  # a dask scheduler is reached before anything is written
+    try:
+        backend.enter_context(_joblib_backend(a.backend, a.scheduler, a.n_jobs))
+    except (OSError, TimeoutError, ValueError) as exc:
+        p.error(f"--backend {a.backend}" + (f" --scheduler {a.scheduler}" if a.scheduler else "") + f": {exc}")
+    with backend:
+        _run(a, argv, methods, scenarios, seeds, params, variants, settings, old)
+
+
+def _run(a, argv, methods, scenarios, seeds, params, variants, settings, old):
+    """:func:`run` once every option is checked (inside the joblib backend): ``settings`` go to settings.json,
+    ``old`` are the rows of runs.csv kept by ``--resume``."""
     distils = set(TEACHER_METHODS) | set(variants)
     os.makedirs(a.out, exist_ok=True)
+    _write_settings(a.out, settings)
     runs_path = os.path.join(a.out, "runs.csv")
     history_dir = os.path.join(a.out, "histories")
-    old = []
+    every = list(old)  # results.md summarises every run of the folder, also those this command does not list
     if a.resume and os.path.exists(runs_path):
-        try:
-            old = read_runs(runs_path)
-        except ValueError as exc:
-            p.error(f"--resume: {exc}")
         with open(runs_path, newline="") as f:
             header = f.readline().strip().split(",")
         if tuple(header) != FIELDS:  # written before the later columns: rewrite it with them, atomically
@@ -536,7 +625,8 @@ def run(a, p, argv):
            and r["method"] in ["teacher", *methods]]
     done = {(r["scenario"], r["seed"], r["method"]): r for r in old}
     old = list(done.values())  # one row per run, even if the file repeats one
-    settings = dict(dataset=a.dataset, epochs=a.epochs, data_home=a.data_home, threads=a.threads, device=a.device)
+    job_settings = dict(dataset=a.dataset, epochs=a.epochs, data_home=a.data_home, threads=a.threads,
+                        device=a.device)
 
     # what is left to run, and the teachers it needs
     pending = {(s, t, seed): [m for m in methods if (f"{s}-{t}", seed, m) not in done]
@@ -591,16 +681,18 @@ def run(a, p, argv):
         return _Job(m, s, t, seed, extra, shared.get((f"{s}-{t}", seed)) if m in distils else None)
 
     try:
-        with _joblib_backend(a.backend, a.scheduler, a.n_jobs):
-            _run_jobs(teacher_jobs, settings, a.n_jobs, on_result)  # phase 1: the shared teachers
-            _run_jobs([method_job(*j) for j in phase2], settings, a.n_jobs, on_result)  # phase 2
-            _run_jobs([method_job(*j) for j in phase3], settings, a.n_jobs, on_result)  # phase 3: kd_random
+        _run_jobs(teacher_jobs, job_settings, a.n_jobs, on_result)  # phase 1: the shared teachers
+        _run_jobs([method_job(*j) for j in phase2], job_settings, a.n_jobs, on_result)  # phase 2
+        _run_jobs([method_job(*j) for j in phase3], job_settings, a.n_jobs, on_result)  # phase 3: kd_random
     finally:
         bar.close()
 
+    kept = {(r["scenario"], r["seed"], r["method"]): r for r in every if r["dataset"] == a.dataset}
+    kept.update({(r["scenario"], r["seed"], r["method"]): r for r in old + new})  # one row per run, the newest
     order = {m: i for i, m in enumerate(["teacher", *methods])}
     sc_order = {f"{s}-{t}": i for i, (s, t) in enumerate(scenarios)}
-    rows = sorted(old + new, key=lambda r: (sc_order[r["scenario"]], r["seed"], order[r["method"]]))
+    rows = sorted(kept.values(), key=lambda r: (sc_order.get(r["scenario"], len(sc_order)), r["scenario"], r["seed"],
+                                                order.get(r["method"], len(order)), r["method"]))
     _write_results(a.out, argv, a, rows)
     _write_plots(a.out, rows, history_dir)
 
@@ -622,6 +714,8 @@ def _write_results(out, argv, a, rows):
         f.write(f"Command: `{command}`\n\nMachine: {platform.machine()}, {os.cpu_count()} CPUs, "
                 f"{platform.python_implementation()} {platform.python_version()}; joblib backend {a.backend}, "
                 f"{a.n_jobs} job(s), {a.threads} torch thread(s) per run, device {a.device}\n\n"
+                f"Runs: every run of `runs.csv`, made with the settings of `{SETTINGS_FILE}` (the last command "
+                "above may have added to runs of earlier ones, with `--resume`)\n\n"
                 f"## Macro-F1\n\nMacro-F1 x 100 on the target test part, {note}.\n\n{f1}\n\n"
                 f"## Accuracy\n\nAccuracy x 100 on the target test part, {note}.\n\n{acc}\n{paired_md}")
     print("macro-F1\n" + f1 + "\n\naccuracy\n" + acc)

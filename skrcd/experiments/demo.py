@@ -13,8 +13,8 @@ import time
 from sklearn.metrics import f1_score
 
 from ..classifier import RCDKDClassifier
-from ..datasets import load_scenario
-from ._cli import check_device, non_negative_int, positive_int
+from ..datasets import load_scenario, load_uci_har
+from ._cli import MAX_EPOCHS, check_device, epochs_int, seed_int
 
 __all__ = ["run_demo", "build_parser", "run", "main"]
 
@@ -40,7 +40,9 @@ def run_demo(epochs=DEMO_EPOCHS, source=2, target=11, random_state=0, device="au
     Returns
     -------
     dict
-        Macro-F1 (x100) of teacher and student, parameter counts and fit times.
+        Macro-F1 (x100) of teacher and student, parameter counts and fit times;
+        after a Ctrl-C that stopped the fit, ``{"interrupted": clf.interrupted_}``
+        only (no scores: one network or both did not finish training).
     """
     sc = load_scenario("uci_har", source=source, target=target)
     clf = RCDKDClassifier(teacher_epochs=epochs, student_epochs=epochs, random_state=random_state,
@@ -48,6 +50,11 @@ def run_demo(epochs=DEMO_EPOCHS, source=2, target=11, random_state=0, device="au
     t0 = time.perf_counter()
     clf.fit(sc.X_src, sc.y_src, sc.X_tgt)
     wall = time.perf_counter() - t0
+    info = clf.interrupted_
+    if info is not None:
+        print(f"UCI-HAR {source} -> {target}: interrupted (Ctrl-C) in stage {info['stage']!r} after "
+              f"{info['epoch']} of {info['n_epochs']} epochs, {wall:.1f} s; no scores reported")
+        return {"interrupted": info}
     result = {
         "teacher_f1": 100 * f1_score(sc.y_test, clf.predict(sc.X_test, network="teacher"), average="macro"),
         "student_f1": 100 * f1_score(sc.y_test, clf.predict(sc.X_test), average="macro"),
@@ -79,11 +86,14 @@ def build_parser(parser=None):
     argparse.ArgumentParser
     """
     p = parser or argparse.ArgumentParser(prog="skrcd demo", description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=positive_int, default=DEMO_EPOCHS,
-                   help=f"epochs of each stage (default {DEMO_EPOCHS}; the paper: 80)")
-    p.add_argument("--source", type=int, default=2, help="source subject of UCI-HAR, 1-30 (default 2)")
+    p.add_argument("--epochs", type=epochs_int, default=DEMO_EPOCHS,
+                   help=f"epochs of each stage, 1 to {MAX_EPOCHS} (default {DEMO_EPOCHS}; the paper: 80)")
+    p.add_argument("--source", type=int, default=2,
+                   help="source subject of UCI-HAR, 1-30 (default 2; subjects outside the bundled ten need the "
+                        "full data, see skrcd.datasets.fetch_uci_har)")
     p.add_argument("--target", type=int, default=11, help="target subject of UCI-HAR, 1-30 (default 11)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random_state of the estimator (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="random_state of the estimator, 0 to 2**32 - 1 (default 0)")
     p.add_argument("--device", default="auto", help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ...")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -104,6 +114,12 @@ def run(args, parser, argv=None):
     -------
     dict
         What :func:`run_demo` returns.
+
+    Raises
+    ------
+    SystemExit
+        Status 2 for a bad option (argparse); status 130 when a Ctrl-C stopped
+        the fit (after the demo says where).
     """
     for option, subject in (("--source", args.source), ("--target", args.target)):
         if not 1 <= subject <= 30:
@@ -111,7 +127,15 @@ def run(args, parser, argv=None):
     if args.source == args.target:
         parser.error("--source and --target are the same subject")
     check_device(parser, args.device)
-    return run_demo(args.epochs, args.source, args.target, args.seed, args.device, verbose=0 if args.quiet else 1)
+    try:  # the subjects' data are there (the bundled ten, or the full file)
+        load_uci_har(subjects=[args.source, args.target], split="test")
+    except (OSError, ValueError) as exc:
+        parser.error(f"--source {args.source} --target {args.target}: {exc}")
+    result = run_demo(args.epochs, args.source, args.target, args.seed, args.device,
+                      verbose=0 if args.quiet else 1)
+    if "interrupted" in result:
+        raise SystemExit(130)
+    return result
 
 
 def main(argv=None):

@@ -34,7 +34,10 @@ the machine's load; ``os.getloadavg()`` is recorded before and after.
 Fitting (the slow part, parallel over ``--n-jobs`` processes) is separate from
 timing: fitted estimators are saved in ``OUT/models/`` with
 :meth:`~skrcd.RCDKDClassifier.save`, and ``--reuse`` loads them instead of fitting
-again, so the timing can be re-run alone on an idle machine. Outputs in ``--out``:
+again, so the timing can be re-run alone on an idle machine. ``--reuse`` never
+fits: it refuses, before anything is written, when a model of the requested
+scenarios, seeds and ``--epochs`` is missing or was fitted with other settings
+(its file records them). Outputs in ``--out``:
 ``runs.csv`` (one row per file), ``results.md`` (the command, the machine and its
 load, a table per scenario and the mean, the targets of issue 17) and
 ``deploy.png`` (when matplotlib is installed).
@@ -517,13 +520,15 @@ def build_parser(parser=None):
                    help="'paper' (2-11,7-13,12-16,9-18,6-23) or UCI-HAR subject pairs SOURCE-TARGET, e.g. 2-11,7-13")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated random_state values (default 0,1,2)")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs per stage (teacher and student); default: the estimator's (80 + 80)")
+                   help="epochs per stage (teacher and student), 1 to 10000; default: the estimator's (80 + 80)")
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                    help=f"exported files to measure, comma-separated from {', '.join(VARIANTS)}")
     p.add_argument("--data-home", default=None, help="folder of the full UCI-HAR file (see skrcd.datasets)")
     p.add_argument("--out", required=True, help="output folder (runs.csv, results.md, deploy.png, models/)")
     p.add_argument("--reuse", action="store_true",
-                   help="load the fitted estimators already in OUT/models/ instead of fitting them again")
+                   help="load the fitted estimators already in OUT/models/ instead of fitting them again (refused "
+                        "when one is missing or was fitted with other settings: pass the fitting run's --scenarios, "
+                        "--seeds and --epochs)")
     p.add_argument("--n-jobs", type=int, default=2, help="parallel fitting processes (default 2)")
     p.add_argument("--batch", type=int, default=256, help="windows per call for the throughput (default 256)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per fitted model (default 5)")
@@ -537,8 +542,17 @@ def build_parser(parser=None):
 _parser = build_parser
 
 
+#: Upper bounds of the integer options (``--epochs``: the commands' :data:`~skrcd.experiments._cli.MAX_EPOCHS`).
+_MAXIMA = {"n_jobs": 1024, "batch": 65536, "rounds": 10**6, "latency_runs": 10**6, "throughput_runs": 10**6,
+           "epochs": 10_000}
+
+
 def _check_args(p, a):
     """Validated (scenarios, seeds, variants); argparse errors before any file is written."""
+    from skrcd.datasets import load_uci_har
+
+    from ._cli import check_data_home, check_out, parse_seeds
+
     if a.scenarios == "paper":
         scenarios = list(PAPER_SCENARIOS)
     else:
@@ -554,33 +568,62 @@ def _check_args(p, a):
                 p.error(f"--scenarios: {part!r} has the same source and target")
             scenarios.append((s, t))
         scenarios = list(dict.fromkeys(scenarios))
-    try:
-        seeds = list(dict.fromkeys(int(x) for x in a.seeds.split(",")))
-    except ValueError:
-        p.error(f"--seeds must be integers separated by commas, got {a.seeds!r}")
-    if any(s < 0 for s in seeds):
-        p.error("--seeds must be >= 0")
+    seeds = parse_seeds(p, a.seeds)
     variants = list(dict.fromkeys(v.strip() for v in a.variants.split(",") if v.strip()))
     for v in variants:
         if v not in VARIANTS:
             p.error(f"--variants: unknown file {v!r}; available: {', '.join(VARIANTS)}")
     if not variants:
         p.error("--variants is empty")
-    for name in ("n_jobs", "batch", "rounds", "latency_runs", "throughput_runs"):
-        if getattr(a, name) < 1:
+    for name, maximum in _MAXIMA.items():
+        value = getattr(a, name)
+        if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if a.epochs is not None and a.epochs < 1:
-        p.error("--epochs must be >= 1")
-    if os.path.exists(a.out) and not os.path.isdir(a.out):
-        p.error(f"--out {a.out!r} exists and is not a folder")
-    if a.data_home is not None and not os.path.isdir(a.data_home):
-        p.error(f"--data-home {a.data_home!r} is not a folder")
+        if value is not None and value > maximum:
+            p.error(f"--{name.replace('_', '-')} must be <= {maximum}")
+    check_out(p, a.out)
+    check_data_home(p, a.data_home)
     for module in ("onnx", "onnxscript", "onnxruntime"):
         import importlib.util
 
         if importlib.util.find_spec(module) is None:
             p.error(f"the deployment benchmark needs {module}: pip install 'skrcd[export]'")
+    try:  # the data are there (one read of the test parts of every subject)
+        load_uci_har(subjects=sorted({d for sc in scenarios for d in sc}), split="test", data_home=a.data_home)
+    except (OSError, ValueError) as exc:
+        p.error(f"--scenarios {a.scenarios}: {exc}")
     return scenarios, seeds, variants
+
+
+def _check_reuse(p, a, runs):
+    """With ``--reuse``: every model is there and was fitted with the requested seed and epochs (read from its file);
+    an argparse error naming what is missing or different otherwise (nothing is fitted behind the user's back)."""
+    from skrcd import RCDKDClassifier
+    from skrcd.persistence import ModelFileError, read_metadata
+
+    defaults = RCDKDClassifier().get_params()
+    epochs = (defaults["teacher_epochs"], defaults["student_epochs"]) if a.epochs is None else (a.epochs, a.epochs)
+    missing, different = [], []
+    for sc, seed, path in runs:
+        if not os.path.exists(path):
+            missing.append(os.path.basename(path))
+            continue
+        try:
+            params = read_metadata(path).get("params", {})
+        except (OSError, ModelFileError) as exc:
+            p.error(f"--reuse: {exc}")
+        got = (params.get("random_state"), (params.get("teacher_epochs"), params.get("student_epochs")))
+        if got != (seed, epochs):
+            different.append(f"{os.path.basename(path)} (random_state {got[0]}, epochs {got[1]}; wanted {seed}, "
+                             f"{epochs})")
+    if missing or different:
+        folder = os.path.join(a.out, "models")
+        found = sorted(n for n in os.listdir(folder) if n.endswith(".skrcd")) if os.path.isdir(folder) else []
+        p.error("--reuse fits nothing, and " + "; ".join(
+            ([f"these models are missing: {', '.join(missing)}"] if missing else [])
+            + ([f"these were fitted with other settings: {', '.join(different)}"] if different else []))
+            + f". {folder} holds: {', '.join(found) or 'nothing'}. Pass the --scenarios, --seeds and --epochs of the "
+            "run that fitted them, or run without --reuse to fit")
 
 
 def main(argv=None):
@@ -627,13 +670,17 @@ def run(a, p, argv):
     from skrcd import RCDKDClassifier
     from skrcd.datasets import load_scenario
 
-    torch.set_num_threads(1)
     models = os.path.join(a.out, "models")
-    os.makedirs(models, exist_ok=True)
     runs = [(sc, seed, os.path.join(models, _stem(sc, seed, a.epochs) + ".skrcd"))
             for sc in scenarios for seed in seeds]
-    jobs = [(sc, seed, a.epochs, a.data_home, path) for sc, seed, path in runs
-            if not (a.reuse and os.path.exists(path))]
+    if a.reuse:
+        _check_reuse(p, a, runs)
+    torch.set_num_threads(1)
+    os.makedirs(models, exist_ok=True)
+    jobs = [] if a.reuse else [(sc, seed, a.epochs, a.data_home, path) for sc, seed, path in runs]
+    if jobs:
+        print(f"fitting {len(jobs)} model(s) at {a.epochs or 'the default'} epochs per stage, in up to "
+              f"{min(a.n_jobs, len(jobs))} process(es) (--reuse times saved ones instead)", flush=True)
     fit_times = _fit_all(jobs, a.n_jobs) if jobs else {}
     rows = []
     for sc, seed, path in runs:

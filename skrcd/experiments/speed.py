@@ -30,13 +30,16 @@ from .._device import torch_threads
 from ..classifier import RCDKDClassifier
 from ..datasets import load_scenario
 from ._cli import (
+    MAX_EPOCHS,
+    MAX_WORKERS,
     add_param_option,
+    bounded_int,
+    check_data_home,
     check_device,
     check_out,
-    non_negative_int,
+    epochs_int,
     parse_ints,
     parse_param_options,
-    positive_int,
 )
 
 __all__ = ["epoch_times", "predict_throughput", "peak_memory_of_fit", "build_parser", "run", "main"]
@@ -169,6 +172,19 @@ print(json.dumps(dict(peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_m
 """
 
 
+#: The estimator parameters the speed benchmark sets itself (``--param`` may not): parameter -> how to set it.
+RESERVED_PARAMS = {
+    "random_state": "fixed at 0",
+    "n_threads": "use --threads",
+    "device": "use --device",
+    "teacher_epochs": "use --epochs and --full-fit-epochs",
+    "student_epochs": "use --epochs and --full-fit-epochs",
+    "teacher": "the plain-KD run distils the RCD-KD run's teacher",
+    "discriminator": "the plain-KD run distils the RCD-KD run's teacher",
+    "selection": "RCD-KD's selection is timed against selection='all'",
+}
+
+
 def _burn(stop_at):
     while time.time() < stop_at:
         sum(i * i for i in range(10_000))
@@ -186,13 +202,14 @@ def build_parser(parser=None):
     argparse.ArgumentParser
     """
     p = parser or argparse.ArgumentParser(prog="skrcd benchmark speed", description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=positive_int, default=6,
-                   help="epochs per stage for the per-epoch timings (default 6)")
-    p.add_argument("--warmup", type=non_negative_int, default=2,
+    p.add_argument("--epochs", type=epochs_int, default=6,
+                   help=f"epochs per stage for the per-epoch timings, 1 to {MAX_EPOCHS} (default 6)")
+    p.add_argument("--warmup", type=bounded_int(0, MAX_EPOCHS), default=2,
                    help="first epochs of each stage left out of the medians (default 2; fewer than --epochs)")
-    p.add_argument("--threads", default="1", help="comma-separated torch thread counts to compare, e.g. 1,2")
+    p.add_argument("--threads", default="1",
+                   help=f"comma-separated torch thread counts to compare, 1 to {MAX_WORKERS}, e.g. 1,2")
     p.add_argument("--busy", action="store_true", help="also time with every core kept busy by other processes")
-    p.add_argument("--full-fit-epochs", type=non_negative_int, default=80,
+    p.add_argument("--full-fit-epochs", type=bounded_int(0, MAX_EPOCHS), default=80,
                    help="epochs per stage of the whole-fit run (default 80; 0: skip it)")
     p.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda', 'cuda:1', 'auto', ...")
     p.add_argument("--data-home", default=None, help="folder of the full UCI-HAR file (default: the bundled subset)")
@@ -225,14 +242,13 @@ def run(a, p, argv):
     argv : list of str
         The options as given (recorded in ``speed.md``).
     """
-    threads_list = parse_ints(p, a.threads, "--threads", minimum=1)
+    threads_list = parse_ints(p, a.threads, "--threads", minimum=1, maximum=MAX_WORKERS)
     if a.warmup >= a.epochs:
         p.error(f"--warmup {a.warmup} leaves no epoch to time out of --epochs {a.epochs}")
     check_device(p, a.device)
     check_out(p, a.out)
-    if a.data_home is not None and not os.path.isdir(a.data_home):
-        p.error(f"--data-home {a.data_home!r} is not a folder")
-    params = parse_param_options(p, a.param)
+    check_data_home(p, a.data_home)
+    params = parse_param_options(p, a.param, RESERVED_PARAMS)
     lines = [
         f"Command: `python -m skrcd.speed {' '.join(argv)}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, device {a.device}"

@@ -11,20 +11,31 @@ A skrcd file is a zip archive of two members:
     ``torch.save`` of a dict of plain tensors and state dicts, read back with
     ``torch.load(weights_only=True)``.
 
-Reading never executes code from the file, and treats it as untrusted: the
-metadata is capped at :data:`MAX_METADATA_BYTES`; the tensors must be stored
-uncompressed in torch's zip format with uncompressed records (so no member can
-claim more memory than the file holds), and every tensor read must own its
-bytes (no view claiming more elements than were stored). Corrupt, truncated,
-foreign, hostile or too-new files raise :class:`ModelFileError`.
+Writing goes through a temporary file of a unique name in the target's folder
+(``.skrcd-<pid>-<random>.tmp``), flushed, ``fsync``-ed and renamed over the target,
+so concurrent writers of one path never share a temporary file and the path always
+holds one complete file.
+
+Reading never executes code from the file, and treats it as untrusted: the zip's
+directory is checked before any member is read (at most :data:`MAX_MEMBERS`
+entries, no name twice, each member's declared size within its cap), and each
+member is read through a bounded stream (never more than its cap, whatever the
+directory claims); the metadata is capped at :data:`MAX_METADATA_BYTES`; the
+tensors must be stored uncompressed in torch's zip format with uncompressed
+records (so no member can claim more memory than the file holds), and every
+tensor read must own its bytes (no view claiming more elements than were
+stored). Corrupt, truncated, foreign, hostile or too-new files, and files that
+need more memory than there is, raise :class:`ModelFileError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import platform
+import secrets
 import zipfile
 import zlib
 from pathlib import Path
@@ -38,6 +49,7 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MAX_METADATA_BYTES",
+    "MAX_MEMBERS",
     "FieldReader",
     "short_repr",
     "ModelFileError",
@@ -50,15 +62,20 @@ __all__ = [
     "read_raw",
     "load_tensors",
     "read_metadata",
+    "memory_errors_named",
 ]
 
 FORMAT_NAME = "skrcd"
 FORMAT_VERSION = 1
 _META, _TENSORS = "skrcd.json", "tensors.pt"
-#: The largest metadata (``skrcd.json``, uncompressed) a file may have: a history of thousands of epochs fits.
+#: The largest metadata (``skrcd.json``, uncompressed) a file may have (the history is stored with the tensors).
 MAX_METADATA_BYTES = 8 * 2**20
 #: The most entries a skrcd zip (outer) may list; it has two.
-_MAX_MEMBERS = 16
+MAX_MEMBERS = 16
+#: The largest central directory a skrcd zip may have (its own is about 120 bytes).
+_MAX_DIRECTORY_BYTES = 64 * 1024
+#: Bytes read from a member at a time.
+_CHUNK = 1 << 20
 #: The most objects (containers and tensors) the tensor payload may hold.
 _MAX_OBJECTS = 1_000_000
 
@@ -219,7 +236,7 @@ def _versions():
 
 # ---------------------------------------------------------------- the container
 def write_archive(path, kind, meta, tensors):
-    """Write metadata and tensors atomically (a temporary file, then a rename).
+    """Write metadata and tensors atomically (a temporary file of a unique name, then a rename).
 
     Parameters
     ----------
@@ -233,15 +250,24 @@ def write_archive(path, kind, meta, tensors):
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        The metadata would exceed :data:`MAX_METADATA_BYTES` (nothing is
+        written: ``read_archive`` would refuse the file).
     """
     path = Path(path)
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": kind, "versions": _versions(), **meta}
     text = json.dumps(meta, indent=1).encode("utf-8")
+    if len(text) > MAX_METADATA_BYTES:  # what is written must be readable
+        raise ValueError(f"cannot write {path}: its metadata would take {len(text)} bytes, more than the "
+                         f"{MAX_METADATA_BYTES} a skrcd file may hold")
     buf = io.BytesIO()
     torch.save(tensors, buf)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    f, tmp = _temporary_file(path)
     try:
-        with open(tmp, "wb") as f:
+        with f:
             with zipfile.ZipFile(f, "w") as zf:
                 zf.writestr(zipfile.ZipInfo(_META, (1980, 1, 1, 0, 0, 0)), text, zipfile.ZIP_DEFLATED)
                 zf.writestr(zipfile.ZipInfo(_TENSORS, (1980, 1, 1, 0, 0, 0)), buf.getvalue(), zipfile.ZIP_STORED)
@@ -253,6 +279,23 @@ def write_archive(path, kind, meta, tensors):
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def _temporary_file(path):
+    """A new file of a unique, short name beside ``path``, open for writing: ``(file, its path)``.
+
+    ``O_EXCL`` with a random name: two writers (threads or processes) never share it, and its length does not
+    depend on ``path``'s (a name the OS allows stays allowed). Created with mode 0o666 less the umask, as
+    ``open`` would.
+    """
+    for _ in range(100):
+        tmp = path.with_name(f".skrcd-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        return os.fdopen(fd, "wb"), tmp
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def _fsync_directory(directory):
@@ -287,17 +330,78 @@ def _check_meta(meta, path, kind):
         raise ModelFileError(f"{path} holds a skrcd {str(meta.get('kind'))[:40]!r}, not a {kind!r}{hint}")
 
 
-def _member_count(path):
-    """The entry count of a zip's end-of-central-directory record (None if there is none), read before
-    :class:`zipfile.ZipFile` builds an object per entry."""
+def _check_directory(path):
+    """Refuse, from the end-of-central-directory record (the zip64 one where there is one), a zip that lists more
+    than :data:`MAX_MEMBERS` entries or whose central directory is larger than a skrcd file's could be: read before
+    :class:`zipfile.ZipFile` builds an object per entry. A file without the record is left to ``zipfile``."""
     size = path.stat().st_size
     with open(path, "rb") as f:
-        f.seek(max(0, size - 22 - 65535))
+        f.seek(max(0, size - 22 - 65535 - 76))
         tail = f.read()
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) < at + 22:
-        return None
-    return int.from_bytes(tail[at + 10 : at + 12], "little")
+        return
+    count = int.from_bytes(tail[at + 10 : at + 12], "little")
+    directory = int.from_bytes(tail[at + 12 : at + 16], "little")
+    if at >= 76 and tail[at - 20 : at - 16] == b"PK\x06\x07":  # zipfile then reads the zip64 record before it
+        record = tail[at - 76 : at - 20]
+        count = max(count, int.from_bytes(record[32:40], "little"))
+        directory = max(directory, int.from_bytes(record[40:48], "little"))
+    if count > MAX_MEMBERS or directory > _MAX_DIRECTORY_BYTES:
+        raise ModelFileError(f"{path} is not a skrcd file (its zip lists {count} entries in a directory of "
+                             f"{directory} bytes; a skrcd file has 2 entries)")
+
+
+def _members(zf, path):
+    """The zip's entries by name, refusing a directory that lists too many or one name twice."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ModelFileError(f"{path} is not a skrcd file (its zip lists {len(infos)} entries; a skrcd file has 2)")
+    members = {}
+    for info in infos:
+        if info.filename in members:  # zipfile would read the last one: refuse the ambiguity
+            raise ModelFileError(f"{path} is corrupt or hostile: its zip lists {info.filename[:80]!r} twice")
+        members[info.filename] = info
+    return members
+
+
+def _read_member(zf, info, limit, path, what):
+    """The bytes of one zip member, read through a bounded stream: the declared size is checked first, and at
+    most ``limit + 1`` bytes are ever decompressed (a directory may lie about the size)."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ModelFileError(f"{path}: its {what} use compression method {info.compress_type}, which skrcd never "
+                             "writes")
+    if info.file_size > limit:
+        raise ModelFileError(f"{path}: its {what} ({info.file_size} bytes) exceed the limit of {limit}")
+    chunks, total = [], 0
+    with zf.open(info) as stream:
+        while True:
+            chunk = stream.read(min(_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise ModelFileError(f"{path}: its {what} exceed the limit of {limit} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@contextlib.contextmanager
+def memory_errors_named(path):
+    """Turn a :class:`MemoryError` inside the block into a :class:`ModelFileError` naming ``path``.
+
+    A file's sizes are checked before anything is allocated, but a machine may still lack the memory that an
+    honest file needs; either way the caller gets one kind of error.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, for the message.
+    """
+    try:
+        yield
+    except MemoryError:
+        raise ModelFileError(f"{path}: reading it needs more memory than is available") from None
 
 
 def _check_torch_payload(raw, path):
@@ -364,9 +468,12 @@ def read_archive(path, kind=None, tensors=True):
     Raises
     ------
     ModelFileError
-        Not a readable skrcd file of that kind.
+        Not a readable skrcd file of that kind (or one that needs more memory
+        than there is).
     FileNotFoundError
         No file at ``path``.
+    IsADirectoryError
+        ``path`` is a directory.
     """
     meta, raw = read_raw(path, kind, tensors)
     return meta, (None if raw is None else load_tensors(raw, path))
@@ -380,30 +487,31 @@ def read_raw(path, kind=None, tensors=True):
     errors as :func:`read_archive`.
     """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a skrcd file")
+    if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
-    count = _member_count(path)
-    if count is not None and count > _MAX_MEMBERS:
-        raise ModelFileError(f"{path} is not a skrcd file (its zip lists {count} entries; a skrcd file has 2)")
+    if not path.is_file():
+        raise ModelFileError(f"{path} is not a regular file")
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if _META not in names or (tensors and _TENSORS not in names):
-                raise ModelFileError(f"{path} is not a skrcd file (it lacks {_META} or {_TENSORS})")
-            size = zf.getinfo(_META).file_size
-            if size > MAX_METADATA_BYTES:
-                raise ModelFileError(f"{path}: its metadata ({size} bytes) exceed the limit of {MAX_METADATA_BYTES}")
-            try:
-                meta = json.loads(zf.read(_META).decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-                raise ModelFileError(f"{path} is corrupt: its metadata is not valid JSON ({exc})") from None
-            _check_meta(meta, path, kind)
-            raw = None
-            if tensors:
-                info = zf.getinfo(_TENSORS)
-                if info.compress_type != zipfile.ZIP_STORED:
-                    raise ModelFileError(f"{path}: its tensors are compressed, which skrcd never writes")
-                raw = zf.read(_TENSORS)
+        with memory_errors_named(path):
+            _check_directory(path)
+            with zipfile.ZipFile(path) as zf:
+                members = _members(zf, path)
+                if _META not in members or (tensors and _TENSORS not in members):
+                    raise ModelFileError(f"{path} is not a skrcd file (it lacks {_META} or {_TENSORS})")
+                text = _read_member(zf, members[_META], MAX_METADATA_BYTES, path, "metadata")
+                try:
+                    meta = json.loads(text.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+                    raise ModelFileError(f"{path} is corrupt: its metadata is not valid JSON ({exc})") from None
+                _check_meta(meta, path, kind)
+                raw = None
+                if tensors:
+                    info = members[_TENSORS]
+                    if info.compress_type != zipfile.ZIP_STORED:
+                        raise ModelFileError(f"{path}: its tensors are compressed, which skrcd never writes")
+                    raw = _read_member(zf, info, path.stat().st_size, path, "tensors")
     except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, ValueError, OverflowError) as exc:
         if isinstance(exc, ModelFileError):
             raise
@@ -429,6 +537,11 @@ def load_tensors(raw, path):
     ------
     ModelFileError
     """
+    with memory_errors_named(path):
+        return _load_tensors(raw, path)
+
+
+def _load_tensors(raw, path):
     _check_torch_payload(raw, path)
     try:
         data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)

@@ -22,7 +22,10 @@ the estimator's parameter table, and each network is first built on torch's
 parameter that is not JSON-able (a custom teacher or discriminator module, a custom
 selection strategy, callbacks, a ``RandomState``) is recorded by class path only;
 :func:`load` sets it to ``None`` unless the caller passes it (``teacher=``,
-``discriminator=``). Corrupt, truncated, foreign or too-new files raise
+``discriminator=``). ``checkpoint_dir`` is not restored: a folder named by a
+file is never written to. The history is stored as columns among the tensors
+(:mod:`skrcd.persistence.history`), so a long fit's history does not meet the
+metadata cap. Corrupt, truncated, foreign or too-new files raise
 :class:`~skrcd.persistence.ModelFileError`.
 """
 
@@ -40,6 +43,7 @@ from skorch.history import History
 
 from .._device import cpu_pickle_state, resolve_device, restore_pickle_device
 from .._param_validation import validate_params
+from .._warnings import user_stacklevel
 from ..nn.networks import DomainDiscriminator
 from ..selection.dqn import DQNSelector
 from .archive import (
@@ -49,10 +53,12 @@ from .archive import (
     class_path,
     encode,
     load_tensors,
+    memory_errors_named,
     read_raw,
     short_repr,
     write_archive,
 )
+from .history import decode_history, encode_history
 
 __all__ = ["ModelFileMixin", "save", "load"]
 
@@ -177,6 +183,18 @@ class _Array:
         return tensor.numpy().astype(self.dtype, copy=True)
 
 
+class _History:
+    """A fitted ``History`` stored as columns among the tensors (``name/<table>.<column>``)."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def resolve(self, reader, name, arrays):
+        prefix = f"{name}/"
+        tensors = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        return History(decode_history(reader, self.spec, tensors, f"attributes.{name}"))
+
+
 class _ArrayDict:
     """A fitted dict of named arrays (``selection_record_``), each stored among the tensors as ``name/key``."""
 
@@ -210,10 +228,10 @@ def _restore_attribute(reader, name, value):
     if isinstance(value, dict) and len(value) <= 2 and value.keys() & {"__history__", "__device__", "__array__",
                                                                        "__ndarray__"}:
         if "__history__" in value:
-            rows = reader.decode(reader.get(value, "__history__", list, field), field, limit=None)
-            if not all(isinstance(r, dict) for r in rows):
-                raise reader.error(field, "a history row is not a dict")
-            return History(rows)
+            spec = reader.get(value, "__history__", (list, dict), field)
+            if isinstance(spec, list):  # files before histories were stored as columns
+                return History(decode_history(reader, spec, None, field))
+            return _History(spec)
         if "__device__" in value:
             return reader.get(value, "__device__", str, field)[:_MAX_NAME]
         if "__array__" in value:
@@ -397,13 +415,21 @@ def _build_network(est, attr, plan, overrides, reader, stored):
 
 
 def _fitted_attributes(est):
-    """Split the fitted attributes into JSON values, tensors and skipped names."""
-    attrs, arrays, skipped = {}, {}, []
+    """Split the fitted attributes into JSON values, tensors, skipped names and notes."""
+    attrs, arrays, skipped, notes = {}, {}, [], []
     for name, value in sorted(vars(est).items()):
         if not name.endswith("_") or name.startswith("_") or name in NETWORK_ATTRIBUTES:
             continue
         if isinstance(value, History):
-            attrs[name] = {"__history__": encode(list(value))}
+            try:
+                spec, tensors, note = encode_history(value)
+            except (NotJSONError, ValueError):
+                skipped.append(name)
+                continue
+            attrs[name] = {"__history__": spec}
+            arrays.update((f"{name}/{key}", tensor) for key, tensor in tensors.items())
+            if note:
+                notes.append(f"{name}: {note}")
         elif isinstance(value, torch.device):
             attrs[name] = {"__device__": str(value)}
         elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
@@ -425,7 +451,7 @@ def _fitted_attributes(est):
                 attrs[name] = encode(value)
             except NotJSONError:
                 skipped.append(name)
-    return attrs, arrays, skipped
+    return attrs, arrays, skipped, notes
 
 
 # ----------------------------------------------------------------- save / load
@@ -448,6 +474,9 @@ def save(estimator, path):
     ------
     sklearn.exceptions.NotFittedError
         If the estimator is not fitted.
+    ValueError
+        The metadata would be larger than a file may hold (``load`` would
+        refuse it); nothing is written.
 
     Examples
     --------
@@ -457,7 +486,7 @@ def save(estimator, path):
 
     check_is_fitted(estimator, "student_")
     params, unsaved = _encode_params(estimator)
-    attrs, arrays, skipped = _fitted_attributes(estimator)
+    attrs, arrays, skipped, notes = _fitted_attributes(estimator)
     networks, states = {}, {}
     for attr in NETWORK_ATTRIBUTES:
         net = getattr(estimator, attr, None)
@@ -470,7 +499,9 @@ def save(estimator, path):
         networks[attr] = spec
         states[attr] = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     if skipped:
-        warnings.warn(f"not saved (no safe format for them): {', '.join(skipped)}", UserWarning, stacklevel=3)
+        notes.insert(0, f"not saved (no safe format for them): {', '.join(skipped)}")
+    if notes:
+        warnings.warn("; ".join(notes), UserWarning, stacklevel=user_stacklevel())
     meta = {"class": class_path(estimator), "params": params, "unsaved_params": unsaved, "attributes": attrs,
             "networks": networks, "skipped": skipped}
     return write_archive(path, "model", meta, {"networks": states, "arrays": arrays})
@@ -485,7 +516,9 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     network is first rebuilt on torch's ``meta`` device (no memory) from the
     saved settings and checked against the stored tensors (names and shapes)
     before it is allocated, so a file cannot make ``load`` allocate more than the
-    weights it holds.
+    weights it holds. ``checkpoint_dir`` is never restored from a file (it loads
+    as ``None``, with a warning when the file named one), so a later ``fit`` writes
+    nowhere the file chose.
 
     Parameters
     ----------
@@ -514,11 +547,14 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     ModelFileError
         Corrupt, truncated, foreign or hostile file (the message names the field),
         a file written by a newer format, a class not defined in this session,
-        or weights that do not fit.
+        or weights that do not fit; also a file that needs more memory than
+        there is.
     ValueError
         ``device`` names no device, or one that is not available.
     FileNotFoundError
         If ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a directory.
 
     Examples
     --------
@@ -526,6 +562,12 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     """
     target = None if device is None else resolve_device(device)  # the caller's argument, before the file is read
     meta, raw = read_raw(path, "model")
+    with memory_errors_named(path):
+        return _load(path, cls, meta, raw, target, teacher, discriminator)
+
+
+def _load(path, cls, meta, raw, target, teacher, discriminator):
+    """:func:`load` once the metadata are read and the ``device`` argument resolved."""
     reader = FieldReader(path)
     # 1. the metadata, checked before any tensor is unpickled
     klass = _estimator_class(reader.get(meta, "class", str, "class"), cls)
@@ -539,6 +581,9 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     unknown = sorted(set(params) - set(valid))
     for name in unknown:
         del params[name]
+    chosen_dir = params.get("checkpoint_dir")
+    if "checkpoint_dir" in valid:  # a folder named by the file: never written to (a later fit would write there)
+        params["checkpoint_dir"] = None
     est = klass(**params)
     attrs = {}
     for name, value in reader.get(meta, "attributes", dict, "attributes").items():
@@ -557,7 +602,7 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     arrays = reader.get(data, "arrays", dict, "tensors arrays")
     stored_networks = reader.get(data, "networks", dict, "tensors networks")
     for name, value in attrs.items():
-        if isinstance(value, (_Array, _ArrayDict)):
+        if isinstance(value, (_Array, _ArrayDict, _History)):
             attrs[name] = value.resolve(reader, name, arrays)
     _check_core_attributes(reader, attrs, est.standardize if hasattr(est, "standardize") else True)
     for name, value in attrs.items():
@@ -577,6 +622,9 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     notes = []
     if unknown:
         notes.append(f"parameters unknown to this skrcd were dropped: {', '.join(unknown)}")
+    if chosen_dir is not None:
+        notes.append(f"checkpoint_dir is not restored from a file (it named {short_repr(chosen_dir)}): set it "
+                     "again to checkpoint a later fit")
     dropped = [f"{k} ({v})" for k, v in unsaved.items() if overrides.get(k) is None and k != "callbacks"]
     if dropped:
         notes.append(f"parameters saved by class only are now None: {', '.join(dropped)}")
@@ -584,7 +632,7 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     if missing:
         notes.append(f"{', '.join(missing)} not restored: pass the module of the same architecture to load()")
     if notes:
-        warnings.warn("; ".join(notes), UserWarning, stacklevel=2)
+        warnings.warn("; ".join(notes), UserWarning, stacklevel=user_stacklevel())
     return est
 
 

@@ -28,6 +28,7 @@ from ..persistence.archive import (
     short_repr,
     write_archive,
 )
+from ..persistence.history import decode_history, encode_history
 
 __all__ = ["CHECKPOINT_FILE", "LOCK_FILE", "FitCheckpoints", "CheckpointCallback", "CheckpointDirInUseError",
            "checkpoint_lock"]
@@ -157,11 +158,8 @@ _MAX_STAGES, _MAX_NAME = 16, 64
 
 
 def _read_checkpoint_meta(reader, meta):
-    """Check every field of a checkpoint's metadata before anything is restored; return them decoded.
-
-    The stage and epoch reached must be consistent with the history: one row per
-    epoch of the checkpoint's stage, numbered 1 to ``epoch``.
-    """
+    """Check every field of a checkpoint's metadata before anything is restored; return them decoded (the
+    history's storage as written: :func:`_read_history` reads it with the tensors)."""
     out = {"stage": reader.get(meta, "stage", str, "stage")[:_MAX_NAME]}
     n_epochs = reader.get(meta, "n_epochs", int, "n_epochs")
     epoch = reader.get(meta, "epoch", int, "epoch")
@@ -173,13 +171,9 @@ def _read_checkpoint_meta(reader, meta):
             or out["stage"] in completed or len(set(completed)) != len(completed):
         raise reader.error("completed_stages", f"{short_repr(completed)} is not a list of other, distinct stage names")
     out["completed_stages"] = completed
-    history = reader.decode(reader.get(meta, "history", list, "history"), "history", limit=None)
-    if not all(isinstance(row, dict) for row in history):
-        raise reader.error("history", "a row is not a dict")
-    epochs = [row.get("epoch") for row in history if row.get("stage") == out["stage"]]
-    if epochs != list(range(1, epoch + 1)):
-        raise reader.error("epoch", f"{epoch}, but the history holds epochs {short_repr(epochs)} of stage "
-                                    f"{out['stage']!r}")
+    history = reader.get(meta, "history", (list, dict), "history")
+    if isinstance(history, list):  # checkpoints before histories were stored as columns
+        _check_history(reader, out, decode_history(reader, history, None, "history"))
     out["history"] = history
     fingerprint = reader.get(meta, "fingerprint", dict, "fingerprint")
     reader.get(fingerprint, "class", str, "fingerprint.class")
@@ -187,6 +181,21 @@ def _read_checkpoint_meta(reader, meta):
     reader.get(fingerprint, "data", str, "fingerprint.data")
     out["fingerprint"] = fingerprint
     return out
+
+
+def _check_history(reader, meta, history):
+    """The stage and epoch reached must be consistent with the history: one row per epoch of the checkpoint's
+    stage, numbered 1 to ``epoch``; return the history."""
+    epochs = [row.get("epoch") for row in history if row.get("stage") == meta["stage"]]
+    if epochs != list(range(1, meta["epoch"] + 1)):
+        raise reader.error("epoch", f"{meta['epoch']}, but the history holds epochs {short_repr(epochs)} of stage "
+                                    f"{meta['stage']!r}")
+    return history
+
+
+def _read_history(reader, meta, data):
+    """The checkpoint's history, decoded (from the tensors where it is stored as columns) and checked."""
+    return _check_history(reader, meta, decode_history(reader, meta["history"], data.get("history"), "history"))
 
 
 def _check_checkpoint_tensors(reader, data):
@@ -452,6 +461,7 @@ class FitCheckpoints:
             self._check_fingerprint(meta["fingerprint"])
             data = load_tensors(raw, self.path)
             _check_checkpoint_tensors(reader, data)
+            meta["history"] = _read_history(reader, meta, data)
             self.resume_from = (meta, data)
 
     def _check_fingerprint(self, old):
@@ -529,8 +539,9 @@ class FitCheckpoints:
             net = getattr(est, attr, None)
             if net is not None:
                 networks[attr] = net.state_dict()
+        history, history_tensors, _ = encode_history(est.history_)  # beyond the limits: saved without batch rows
         meta = {"class": class_path(est), "stage": stage.name, "epoch": int(epoch), "n_epochs": int(n_epochs),
-                "completed_stages": list(self.completed), "history": encode(list(est.history_)),
-                "fingerprint": self.fingerprint}
-        data = {"stage": stage.state_dict(), "networks": networks, "rng": _rng_state(generator, self.device)}
+                "completed_stages": list(self.completed), "history": history, "fingerprint": self.fingerprint}
+        data = {"stage": stage.state_dict(), "networks": networks, "rng": _rng_state(generator, self.device),
+                "history": history_tensors}
         write_archive(self.path, "checkpoint", meta, data)

@@ -137,6 +137,36 @@ def test_resume_skips_finished_runs(tmp_path, fits):
     assert len(_rows(tmp_path)) == 4  # nothing left to run
 
 
+def test_resume_refuses_other_settings_and_results_keep_every_run(tmp_path, fits, capsys):
+    """--resume with other --epochs and --param used to run nothing and head results.md with the new command over
+    the old numbers; it is refused, naming the differences, and results.md summarises every run of the folder."""
+    main([*ONE, "--epochs", "1", "--methods", "source_only", "--out", str(tmp_path)])
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    assert settings == {"dataset": "uci_har", "epochs": 1, "params": {}, "variants": {},
+                        "skrcd": settings["skrcd"]}
+    before = {name: (tmp_path / name).read_bytes() for name in ("runs.csv", "results.md", "settings.json")}
+    fits.clear()
+    with pytest.raises(SystemExit) as exc:
+        main([*ONE, "--epochs", "5", "--param", "student_lr=0.001", "--methods", "source_only", "--resume",
+              "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--resume: " in err and "holds runs made with other settings" in err
+    assert "epochs: 1 then, 5 now" in err and "params: {} then, {'student_lr': 0.001} now" in err
+    assert fits == {} and before == {name: (tmp_path / name).read_bytes() for name in before}
+    # the same settings on another scenario: results.md keeps the first scenario's run
+    main(["--scenarios", "7-13", "--seeds", "0", "--epochs", "1", "--methods", "source_only", "--resume", "--out",
+          str(tmp_path)])
+    assert set(fits) == {"source_only"} and len(_rows(tmp_path)) == 2
+    results = (tmp_path / "results.md").read_text()
+    assert "2-11" in results and "7-13" in results
+    # a folder of an earlier skrcd (no settings.json) resumes with a notice, and records the settings
+    (tmp_path / "settings.json").unlink()
+    fits.clear()
+    main([*ONE, "--epochs", "1", "--methods", "source_only", "--resume", "--out", str(tmp_path)])
+    assert fits == {} and "has no settings.json" in capsys.readouterr().err
+    assert json.loads((tmp_path / "settings.json").read_text())["epochs"] == 1
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--dataset", "mnist"], "invalid choice: 'mnist'"),
     (["--methods", "rcdkd,best_method"], "unknown method 'best_method'"),

@@ -17,7 +17,8 @@ TINY_RUN = ["--epochs", "1", "--scenarios", "2-11", "--seeds", "0", "--rounds", 
 def test_benchmark_end_to_end_and_reuse(tmp_path, capsys):
     out = tmp_path / "deploy"
     rows = deploy.main(TINY_RUN + ["--out", str(out)])
-    assert "fitted uci_har_2-11_seed0_e1.skrcd" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "fitting 1 model(s) at 1 epochs per stage" in printed and "fitted uci_har_2-11_seed0_e1.skrcd" in printed
     assert {"runs.csv", "results.md", "models"} <= set(os.listdir(out))
     with open(out / "runs.csv") as f:
         csv_rows = list(csv.DictReader(f))
@@ -39,6 +40,23 @@ def test_benchmark_end_to_end_and_reuse(tmp_path, capsys):
     assert "load average" in text and "| **mean** | student_int8 |" in text and "## Targets" in text
     pytest.importorskip("matplotlib")
     assert (out / "deploy.png").stat().st_size > 0
+    # --reuse without the fitting run's --epochs: refused, nothing fitted or replaced (it used to refit 80 + 80
+    # epochs in silence and replace runs.csv)
+    before = {name: (out / name).read_bytes() for name in ("runs.csv", "results.md")}
+    without_epochs = [a for a in TINY_RUN if a not in ("--epochs", "1")]
+    with pytest.raises(SystemExit) as exc:
+        deploy.main(without_epochs + ["--out", str(out), "--reuse"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--reuse fits nothing" in err
+    assert "missing: uci_har_2-11_seed0_default.skrcd" in err and "holds: uci_har_2-11_seed0_e1.skrcd" in err
+    assert before == {name: (out / name).read_bytes() for name in before}
+    # a model file of the right name but other settings is refused too
+    models = out / "models"
+    os.replace(models / "uci_har_2-11_seed0_e1.skrcd", models / "uci_har_2-11_seed0_e2.skrcd")
+    with pytest.raises(SystemExit):
+        deploy.main(TINY_RUN[:1] + ["2"] + TINY_RUN[2:] + ["--out", str(out), "--reuse"])
+    assert "uci_har_2-11_seed0_e2.skrcd (random_state 0, epochs (1, 1); wanted 0, (2, 2))" in capsys.readouterr().err
+    os.replace(models / "uci_har_2-11_seed0_e2.skrcd", models / "uci_har_2-11_seed0_e1.skrcd")
     # timing again with the saved estimator: no fit
     deploy.main(TINY_RUN + ["--out", str(out), "--reuse", "--variants", "student_f32,student_f32_plain"])
     assert "fitted uci_har" not in capsys.readouterr().out
@@ -55,6 +73,7 @@ def test_benchmark_end_to_end_and_reuse(tmp_path, capsys):
     (["--variants", "student_fp16"], "unknown file 'student_fp16'"),
     (["--variants", ","], "--variants is empty"),
     (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--reuse"], "--reuse fits nothing, and these models are missing: uci_har_2-11_seed0_default.skrcd"),
     (["--batch", "0"], "--batch must be >= 1"),
     (["--rounds", "0"], "--rounds must be >= 1"),
     (["--n-jobs", "0"], "--n-jobs must be >= 1"),

@@ -251,3 +251,59 @@ def test_interrupted_estimator_saves_and_loads(data, tmp_path, monkeypatch):
     assert loaded.student_ is None and loaded.interrupted_ == clf.interrupted_
     with pytest.warns(FitInterruptedWarning):
         np.testing.assert_array_equal(loaded.predict(X_tgt), clf.predict(X_tgt, network="teacher"))
+
+
+# ------------------------------------------------------------ writing
+def test_threads_saving_to_one_path_always_leave_one_complete_file(fitted, data, tmp_path):
+    """Two threads save to one path 15 times each while a third loads it: every save and every load succeeds, and
+    no temporary file is left (they used to share one temporary name: FileNotFoundError, or a corrupt file)."""
+    import threading
+
+    path, errors = tmp_path / "model.skrcd", []
+    fitted.save(path)
+    expected = fitted.predict_proba(data[2])
+    done = threading.Event()
+
+    def save():
+        try:
+            for _ in range(15):
+                fitted.save(path)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def read():
+        while not done.is_set():
+            try:
+                np.testing.assert_array_equal(load(path).predict_proba(data[2]), expected)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=save), threading.Thread(target=save)]
+    reader = threading.Thread(target=read)
+    for t in [*threads, reader]:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    reader.join()
+    assert errors == []
+    assert [p.name for p in tmp_path.iterdir()] == ["model.skrcd"]
+    np.testing.assert_array_equal(load(path).predict_proba(data[2]), expected)
+
+
+def test_a_long_file_name_the_os_allows_can_be_saved(fitted, data, tmp_path):
+    path = fitted.save(tmp_path / ("m" * 244 + ".skrcd"))  # 250 characters: the temporary name is short
+    assert len(path.name) == 250
+    np.testing.assert_array_equal(load(path).predict_proba(data[2]), fitted.predict_proba(data[2]))
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_save_refuses_metadata_that_load_would_refuse(fitted, tmp_path):
+    import copy
+
+    est = copy.deepcopy(fitted)
+    est.notes_ = ["x" * 100] * 100_000  # 10 MB of JSON: more than a file's metadata may hold
+    with pytest.raises(ValueError, match="more than the 8388608 a skrcd file may hold"):
+        est.save(tmp_path / "m.skrcd")
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ import resource
 import sys
 import warnings
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -195,6 +196,117 @@ def test_hostile_containers_are_refused(saved, tmp_path, case, match):
         tensors = dict(tensors, arrays=dict(tensors["arrays"], channel_mean_=torch.zeros(3, dtype=torch.bfloat16)))
     with memory_bound(), pytest.raises(ModelFileError, match=match):
         load(_write(tmp_path / "m.skrcd", meta, tensors, **kwargs))
+
+
+def _raw_zip(path, members):
+    """A zip written byte by byte: ``members`` are (name, method, stored bytes, crc, declared uncompressed size), so
+    the directory may say anything."""
+    import struct
+
+    body, directory = b"", b""
+    for name, method, data, crc, size in members:
+        name = name.encode()
+        offset = len(body)
+        body += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 33, crc, len(data), size, len(name), 0)
+        body += name + data
+        directory += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 33, crc, len(data), size,
+                                 len(name), 0, 0, 0, 0, 0, offset) + name
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), len(body), 0)
+    path.write_bytes(body + directory + end)
+    return path
+
+
+def _stored(saved_path, name):
+    with zipfile.ZipFile(saved_path) as zf:
+        data = zf.read(name)
+    return data, zlib.crc32(data)
+
+
+@pytest.mark.parametrize("declared", [1000, MAX_METADATA_BYTES, 2**31], ids=["small", "at_the_cap", "huge"])
+def test_a_metadata_bomb_is_refused_within_the_memory_bound(saved, tmp_path, declared):
+    """A 3.5 MB file whose metadata inflate to 768 MiB: whatever size the directory declares, load reads at most the
+    cap and refuses the file (it used to inflate everything before the CRC check: MemoryError under a limit)."""
+    path, *_ = saved
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -15)
+    zeros = bytes(16 * 2**20)
+    bomb = b"".join(deflate.compress(zeros) for _ in range(48)) + deflate.flush()
+    tensors, crc = _stored(path, "tensors.pt")
+    hostile = _raw_zip(tmp_path / "bomb.skrcd", [("skrcd.json", zipfile.ZIP_DEFLATED, bomb, 0, declared),
+                                                  ("tensors.pt", zipfile.ZIP_STORED, tensors, crc, len(tensors))])
+    assert hostile.stat().st_size < 4 * 2**20
+    with memory_bound(), pytest.raises(ModelFileError, match="exceed the limit|corrupt"):
+        load(hostile)
+
+
+@pytest.mark.parametrize("case, match", [
+    ("second_metadata", "lists 'skrcd.json' twice"),
+    ("second_tensors", "lists 'tensors.pt' twice"),
+    ("bzip2_metadata", "compression method 12"),
+    ("directory_too_large", "in a directory of"),
+], ids=["second_metadata", "second_tensors", "bzip2_metadata", "directory_too_large"])
+def test_ambiguous_or_unusual_zips_are_refused(saved, tmp_path, data, case, match):
+    """A second skrcd.json (zipfile would read the last one: a mask_label edited there turned score from 0.5 to
+    1.0), a member twice, a compression skrcd never writes, a directory far larger than a skrcd file's."""
+    path, meta, _, _ = saved
+    text, crc = _stored(path, "skrcd.json")
+    tensors, tcrc = _stored(path, "tensors.pt")
+    edited = json.loads(text)
+    edited["params"]["mask_label"] = 99
+    edited = json.dumps(edited).encode()
+    members = [("skrcd.json", 0, text, crc, len(text)), ("tensors.pt", 0, tensors, tcrc, len(tensors))]
+    if case == "second_metadata":
+        members.append(("skrcd.json", 0, edited, zlib.crc32(edited), len(edited)))
+    elif case == "second_tensors":
+        members.insert(0, ("tensors.pt", 0, tensors, tcrc, len(tensors)))
+    elif case == "bzip2_metadata":
+        import bz2
+
+        members[0] = ("skrcd.json", zipfile.ZIP_BZIP2, bz2.compress(text), crc, len(text))
+    else:
+        members += [("x" * 9000 + str(i), 0, b"", 0, 0) for i in range(8)]
+    with memory_bound(), pytest.raises(ModelFileError, match=match):
+        load(_raw_zip(tmp_path / "m.skrcd", members))
+
+
+def test_a_memory_error_while_loading_is_a_model_file_error(saved, monkeypatch):
+    import skrcd.persistence.model_file as model_file
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(model_file, "_build_network", exhausted)
+    with pytest.raises(ModelFileError, match="needs more memory than is available"):
+        load(saved[0])
+    monkeypatch.undo()
+    monkeypatch.setattr(json, "loads", exhausted)
+    with pytest.raises(ModelFileError, match="needs more memory than is available"):
+        load(saved[0])
+
+
+def test_a_directory_or_a_device_is_not_read_as_a_file(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory, not a skrcd file"):
+        load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load(tmp_path / "missing.skrcd")
+    if sys.platform.startswith("linux"):
+        with pytest.raises(ModelFileError, match="not a regular file"):
+            load("/dev/zero")
+
+
+def test_checkpoint_dir_is_never_restored_from_a_file(saved, tmp_path, data):
+    """A file naming a checkpoint_dir: loaded as None with a warning, and a later fit writes no checkpoint there."""
+    path, meta, tensors, _ = saved
+    chosen = tmp_path / "chosen-by-the-file"
+    meta = json.loads(json.dumps(meta))
+    meta["params"]["checkpoint_dir"] = str(chosen)
+    with pytest.warns(UserWarning, match="checkpoint_dir is not restored from a file"):
+        est = load(_write(tmp_path / "m.skrcd", meta, tensors))
+    assert est.checkpoint_dir is None
+    X_src, y_src, X_tgt, _ = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X_src, y_src, X_tgt)
+    assert not chosen.exists()
 
 
 def test_load_checks_its_device_argument_before_reading(tmp_path):

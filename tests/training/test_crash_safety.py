@@ -63,7 +63,7 @@ CHILD = textwrap.dedent("""
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             folder = os.path.dirname(target)
-            tmp = [n for n in os.listdir(folder) if n.endswith(f".{pid}.tmp")]
+            tmp = [n for n in os.listdir(folder) if n.startswith(f".skrcd-{pid}-") and n.endswith(".tmp")]
             copy = os.path.join(out, f"{kind}{i}.skrcd")
             shutil.copy(target, copy)
             report[kind].append({"copy": copy, "interrupted_write": bool(tmp)})
