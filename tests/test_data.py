@@ -389,3 +389,39 @@ def test_caller_data_never_mutated(data):
         a.setflags(write=False)
     split = split_domains(X, yy)
     assert split.mode == "masked" and split.X_src.flags.writeable
+
+
+def test_channel_stats_weights_count_each_window_as_often_as_its_weight():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 2, 7)).astype(np.float32)
+    w = np.array([1.0, 0.0, 2.0, 1.0, 3.0])
+    repeated = np.repeat(X, w.astype(int), axis=0)
+    mean_w, std_w = channel_stats(X, weights=[w])
+    mean_r, std_r = channel_stats(repeated)
+    np.testing.assert_allclose(mean_w, mean_r, rtol=1e-6)
+    np.testing.assert_allclose(std_w, std_r, rtol=1e-5)
+
+
+def _two_class_domain(n0, n1, offset, gain, seed):
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.zeros(n0, int), np.ones(n1, int)]
+    base = rng.normal(size=(len(y), 2, 32)) * np.where(y == 1, 3.0, 0.5)[:, None, None]  # class 1 moves more
+    base += np.array([0.0, 2.0])[None, :, None] * y[:, None, None]
+    return (gain * base + offset).astype(np.float32), y
+
+
+def test_balanced_domain_stats_follow_the_sensor_not_the_class_mix():
+    from skrcd.data import balanced_domain_stats
+
+    X_src, y_src = _two_class_domain(60, 60, 0.0, 1.0, 0)
+    X_bal, _ = _two_class_domain(60, 60, 1.0, 2.0, 1)  # the same classes seen by another sensor: offset 1, gain 2
+    X_skew, _ = _two_class_domain(108, 12, 1.0, 2.0, 2)  # ... with 90 % of its windows from class 0
+    (_, _), (m_bal, s_bal) = balanced_domain_stats(X_src, y_src, X_bal)
+    (_, _), (m_skew, s_skew) = balanced_domain_stats(X_src, y_src, X_skew)
+    plain_mean, plain_std = channel_stats(X_skew)
+    # the plain statistics of the skewed target are far from the balanced target's; the balanced ones are close
+    assert np.abs(plain_std / s_bal - 1).max() > 0.4
+    np.testing.assert_allclose(s_skew / s_bal, 1.0, atol=0.2)
+    np.testing.assert_allclose(m_skew - m_bal, 0.0, atol=0.35)
+    # on an already balanced target the weights change little: close to the plain statistics
+    np.testing.assert_allclose(s_bal / channel_stats(X_bal)[1], 1.0, atol=0.1)
