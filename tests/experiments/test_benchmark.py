@@ -285,7 +285,7 @@ def test_an_adatime_set_runs_offline_with_its_settings(tmp_path):
     assert int(row["params"]) == count_parameters(CNN1D(1, 5, (16, 32, 32), kernel_size=25, stride=6))
 
 
-def test_the_data_sets_epochs_apply_unless_given(tmp_path, fits, monkeypatch):
+def test_the_data_sets_epochs_apply_unless_given(tmp_path, fits, monkeypatch, capsys):
     _tiny_adatime(tmp_path / "home", "hhar", [2, 7])
     monkeypatch.setitem(bench.DATASET_EPOCHS, "hhar", 2)
     args = ["--dataset", "hhar", "--data-home", str(tmp_path / "home"), "--scenarios", "2-7", "--seeds", "0",
@@ -294,5 +294,8 @@ def test_the_data_sets_epochs_apply_unless_given(tmp_path, fits, monkeypatch):
     assert fits["source_only"].student_epochs == 2 and len(fits["source_only"].history_) == 2
     main([*args, "--param", "student_epochs=1", "--out", str(tmp_path / "b")])
     assert fits["source_only"].student_epochs == 1  # --param overrides the data set's epochs
-    main([*args, "--param", "student_epochs=3", "--epochs", "1", "--out", str(tmp_path / "c")])
-    assert fits["source_only"].student_epochs == 1  # --epochs overrides both
+    fits.clear()
+    with pytest.raises(SystemExit) as exc:  # --epochs and --param on the same epochs: refused before any fit
+        main([*args, "--param", "student_epochs=3", "--epochs", "1", "--out", str(tmp_path / "c")])
+    assert exc.value.code == 2 and not fits
+    assert "sets student_epochs itself" in capsys.readouterr().err
