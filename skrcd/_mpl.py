@@ -12,7 +12,7 @@ def pyplot():
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "skrcd's plots need matplotlib: pip install -e '.[plot]' (or pip install matplotlib)"
+            "skrcd's plots need matplotlib: pip install 'skrcd[plot]' (or pip install matplotlib)"
         ) from exc
     return plt
 
