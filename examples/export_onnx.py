@@ -10,7 +10,7 @@ names beside the model (they are also in the file's metadata), writes an int8
 file calibrated on the unlabelled target windows and compares its predictions,
 and does the same with TorchScript (``torch.jit.load``).
 
-Run ``python examples/export_onnx.py`` (needs ``pip install "skrcd[export]"``;
+Run ``python examples/export_onnx.py`` (needs ``pip install -e ".[export]"``;
 about a minute on 2 CPU cores); ``SKRCD_FAST=1`` trains 2 epochs of a smaller
 teacher and selector (what CI does, to check the example runs; the student is the same).
 """

@@ -12,8 +12,8 @@ directory:
 - ``embedding.png``: PCA maps of source and target features, before adaptation
   (the source-only student) and after (the RCD-KD student).
 
-Run ``python examples/plot_training_history.py`` (needs ``pip install
-"skrcd[plot]"``; two to three minutes on 2 CPU cores); ``SKRCD_FAST=1`` trains 2
+Run ``python examples/plot_training_history.py`` (needs ``pip install -e
+".[plot]"`` from the checkout; two to three minutes on 2 CPU cores); ``SKRCD_FAST=1`` trains 2
 epochs of smaller networks (what CI does, to check the example runs).
 """
 

@@ -8,8 +8,8 @@ student's predictions on the held-out target rows (``PredictionEntropyScorer``);
 soft neighbourhood density and deep embedded validation are reported beside it. No target label reaches ``fit`` or any scorer:
 the target test part is only read at the end, to show how the chosen model does.
 
-Run ``python examples/select_hyperparameters_skada.py`` (needs ``pip install
-skrcd[skada]``); ``SKRCD_FAST=1`` trains 2 epochs of tiny networks on a subset (what
+Run ``python examples/select_hyperparameters_skada.py`` (needs ``pip install -e
+".[skada]"`` from the checkout); ``SKRCD_FAST=1`` trains 2 epochs of tiny networks on a subset (what
 CI does, to check the example runs).
 """
 

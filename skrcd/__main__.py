@@ -2,8 +2,7 @@
 
 One argparse parser with sub-parsers: each command's options come from its module
 (``build_parser``) and the command runs through the module's ``run``, which checks
-the options (argparse errors, exit status 2) before any file is created. The
-modules also run on their own (``python -m skrcd.experiments.benchmark``).
+the options (argparse errors, exit status 2) before any file is created.
 """
 
 from __future__ import annotations

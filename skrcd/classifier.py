@@ -34,6 +34,7 @@ from ._warnings import user_stacklevel
 from .data import (
     balanced_domain_stats,
     channel_stats,
+    check_labels,
     check_length,
     check_n_features,
     check_network_input,
@@ -44,7 +45,8 @@ from .data import (
     to_panel,
     warn_unstandardized_scale,
 )
-from .domains import _is_masked, check_sample_domain, split_domains
+from .domains import check_sample_domain, split_domains
+from .metrics import masked_accuracy
 from .nn.augment import AUGMENT_PRESETS, SensorAugment
 from .nn.label_shift import em_target_prior, prior_log_ratio, source_prior
 from .nn.networks import (
@@ -1415,18 +1417,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         ValueError
             If every row is labelled ``mask_label``.
         """
-        from sklearn.metrics import accuracy_score
-
-        from .data import check_labels
-
         y_pred = self.predict(X, sample_domain=sample_domain, allow_source=allow_source)
-        y = check_labels(y, y_pred.shape[0], "y")
-        labelled = ~_is_masked(y, self.mask_label)
-        if not labelled.any():
-            raise ValueError(f"every row of y carries the mask label {self.mask_label!r}: nothing to score")
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight)[labelled]
-        return float(accuracy_score(y[labelled], y_pred[labelled], sample_weight=sample_weight))
+        return masked_accuracy(check_labels(y, y_pred.shape[0], "y"), y_pred, self.mask_label, sample_weight)
 
     def predict_features(self, X, network="student"):
         """Feature vectors (before the classification head) of the student or teacher.

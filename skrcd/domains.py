@@ -25,7 +25,7 @@ import numpy as np
 from ._traps import ChannelsLastWarning, MaskedRowsScoredWarning, MaskLabelWarning, XTgtTrapWarning
 from .data import LengthMismatchWarning, check_labels, check_length, check_n_classes, check_same_channels, to_panel
 
-__all__ = ["DomainSplit", "split_domains", "check_sample_domain", "NoTargetWarning", "XTgtTrapWarning",
+__all__ = ["DomainSplit", "split_domains", "check_sample_domain", "is_masked", "NoTargetWarning", "XTgtTrapWarning",
            "LengthMismatchWarning", "ChannelsLastWarning", "MaskLabelWarning", "MaskedRowsScoredWarning"]
 
 
@@ -63,7 +63,24 @@ class DomainSplit:
     source_rows: np.ndarray | None = None
 
 
-def _is_masked(y, mask_label):
+def is_masked(y, mask_label):
+    """Boolean mask of the entries of ``y`` equal to ``mask_label`` (none when the types cannot match).
+
+    Parameters
+    ----------
+    y : numpy.ndarray of shape (n_samples,)
+    mask_label : int, float, str or None
+
+    Returns
+    -------
+    numpy.ndarray of bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_masked(np.array([0, -1, 2]), -1).tolist(), is_masked(np.array([0, 1]), "?").tolist()
+    ([False, True, False], [False, False])
+    """
     if y.dtype.kind in "iuf" and not isinstance(mask_label, (int, float, np.number)):
         return np.zeros(y.shape[0], dtype=bool)
     return np.asarray(y == mask_label, dtype=bool)
@@ -162,7 +179,7 @@ def _split(X, y, X_tgt, sample_domain, mask_label):
     if X_tgt is not None:
         Xt = to_panel(X_tgt, "X_tgt")
         check_same_channels(Xt, Xa.shape[1], "X_tgt", "X (source)")
-        masked = _is_masked(ya, mask_label)
+        masked = is_masked(ya, mask_label)
         if masked.any():
             raise ValueError(
                 f"y contains the mask label {mask_label!r} although X_tgt is given; with X_tgt, X and y "
@@ -178,12 +195,12 @@ def _split(X, y, X_tgt, sample_domain, mask_label):
         if not src.any():
             raise ValueError("sample_domain marks no source row (>= 0)")
         y_src = ya[src]
-        if _is_masked(y_src, mask_label).any():
+        if is_masked(y_src, mask_label).any():
             raise ValueError(f"a source row (sample_domain >= 0) carries the mask label {mask_label!r}")
         if src.all():
             return _source_only(Xa, ya)
         return DomainSplit(Xa[src], y_src, Xa[~src], "sample_domain", src)
-    masked = _is_masked(ya, mask_label)
+    masked = is_masked(ya, mask_label)
     if masked.any():
         if masked.all():
             raise ValueError(f"every label equals the mask label {mask_label!r}: there is no labelled source")

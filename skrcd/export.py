@@ -398,7 +398,7 @@ def export_student(estimator, path, format="onnx", *, network="student", quantiz
         File to write (its folder must exist).
     format : {"onnx", "torchscript"}, default="onnx"
         ``"onnx"`` needs the ``onnx`` and ``onnxscript`` packages
-        (``pip install "skrcd[export]"``; ``onnxruntime`` runs the file).
+        (``pip install -e ".[export]"``; ``onnxruntime`` runs the file).
     network : {"student", "teacher"}, default="student"
         Which network to export; the teacher, for comparison.
     quantize : {None, "int8"}, default=None
@@ -486,13 +486,13 @@ def export_student(estimator, path, format="onnx", *, network="student", quantiz
     except ImportError as exc:
         raise ImportError(
             f"format='onnx' needs the onnx and onnxscript packages ({exc}); install them with "
-            "pip install 'skrcd[export]'"
+            "pip install -e '.[export]'"
         ) from None
     if quantize == "int8":
         try:
             import onnxruntime  # noqa: F401
         except ImportError as exc:
-            raise ImportError(f"quantize='int8' needs onnxruntime ({exc}); pip install 'skrcd[export]'") from None
+            raise ImportError(f"quantize='int8' needs onnxruntime ({exc}); pip install -e '.[export]'") from None
     module = network_module(estimator, network, optimize=bool(optimize))
     model = _to_onnx(module, int(estimator.n_channels_), int(estimator.n_timepoints_))
     if quantize == "int8":

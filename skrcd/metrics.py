@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .domains import _is_masked
+from .domains import is_masked
 
-__all__ = ["make_masked_scorer", "masked_metric", "labelled_rows", "mask_label_of"]
+__all__ = ["make_masked_scorer", "masked_metric", "masked_accuracy", "labelled_rows", "take_rows", "mask_label_of"]
 
 #: The mask label used when an estimator does not say (skrcd's default).
 DEFAULT_MASK_LABEL = -1
@@ -91,11 +91,27 @@ def labelled_rows(y, mask_label):
     y = np.asarray(y)
     if mask_label is None:
         return np.ones(y.shape[0], dtype=bool)
-    return ~_is_masked(y.reshape(y.shape[0], -1)[:, 0] if y.ndim > 1 else y, mask_label)
+    return ~is_masked(y.reshape(y.shape[0], -1)[:, 0] if y.ndim > 1 else y, mask_label)
 
 
-def _take_rows(X, keep):
-    """The rows (instances) of ``X`` where ``keep`` is True, in ``X``'s own type."""
+def take_rows(X, keep):
+    """The rows (instances) of ``X`` where ``keep`` is True, in ``X``'s own type.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, torch.Tensor, pandas object (sktime's ``pd-multiindex`` too), list or array-like
+    keep : numpy.ndarray of bool of shape (n_rows,)
+
+    Returns
+    -------
+    object
+        The kept rows, of ``X``'s type.
+
+    Examples
+    --------
+    >>> take_rows([[1, 2], [3, 4], [5, 6]], np.array([True, False, True]))
+    [[1, 2], [5, 6]]
+    """
     import torch
 
     if isinstance(X, np.ndarray):
@@ -116,6 +132,41 @@ def _take_rows(X, keep):
     return _safe_indexing(X, np.flatnonzero(keep))
 
 
+def masked_accuracy(y, y_pred, mask_label, sample_weight=None):
+    """Accuracy of ``y_pred`` on the rows of ``y`` not labelled ``mask_label``: the ``score`` of skrcd's estimators.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+    y_pred : array-like of shape (n_samples,)
+    mask_label : int, float, str or None
+    sample_weight : array-like of shape (n_samples,), optional
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If every row is labelled ``mask_label``.
+
+    Examples
+    --------
+    >>> masked_accuracy([0, 1, -1, -1], [0, 0, 1, 1], mask_label=-1)
+    0.5
+    """
+    from sklearn.metrics import accuracy_score
+
+    y, y_pred = np.asarray(y), np.asarray(y_pred)
+    labelled = labelled_rows(y, mask_label)
+    if not labelled.any():
+        raise ValueError(f"every row of y carries the mask label {mask_label!r}: nothing to score")
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight)[labelled]
+    return float(accuracy_score(y[labelled], y_pred[labelled], sample_weight=sample_weight))
+
+
 class _MaskedScorer:
     """A scikit-learn scorer that first drops the rows labelled ``mask_label``; see :func:`make_masked_scorer`."""
 
@@ -131,7 +182,7 @@ class _MaskedScorer:
         if not keep.any():
             raise ValueError(f"every row of y carries the mask label {mask!r}: nothing to score")
         if not keep.all():
-            X, y_true = _take_rows(X, keep), _take_rows(y_true, keep) if hasattr(y_true, "iloc") else y[keep]
+            X, y_true = take_rows(X, keep), take_rows(y_true, keep) if hasattr(y_true, "iloc") else y[keep]
             if sample_weight is not None:
                 sample_weight = np.asarray(sample_weight)[keep]
             kwargs = {k: (np.asarray(v)[keep] if _is_per_row(v, n) else v) for k, v in kwargs.items()}

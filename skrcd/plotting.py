@@ -1,6 +1,6 @@
 """Plots of a fitted estimator: training history, target confusion matrix, per-class F1, feature embeddings.
 
-matplotlib is an optional dependency (``pip install "skrcd[plot]"``), imported
+matplotlib is an optional dependency (``pip install -e ".[plot]"``), imported
 only when a function here is called. Every function returns the matplotlib
 :class:`~matplotlib.figure.Figure` it drew on; pass ``ax=`` (or ``axes=``/``fig=``)
 to draw into a figure of your own. Save with ``fig.savefig("name.png")``.
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._mpl import history_rows, pyplot, root_figure
+
 __all__ = ["plot_history", "plot_confusion_matrix", "plot_per_class_f1", "plot_embedding", "plot_selection_record"]
 
 #: Panels of :func:`plot_history`: title -> how to find the history keys it draws.
@@ -32,38 +34,6 @@ _PANELS = (
     ("mean reward", lambda k: k == "reward"),
     ("DQN loss", lambda k: k == "dqn_loss"),
 )
-
-
-def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "skrcd.plotting needs matplotlib: pip install 'skrcd[plot]' (or pip install matplotlib)"
-        ) from exc
-    return plt
-
-
-def _root_figure(ax):
-    try:
-        return ax.get_figure(root=True)
-    except TypeError:  # matplotlib < 3.10
-        return ax.figure
-
-
-def _history_rows(source):
-    """Rows (dicts) of an estimator's ``history_``, a skorch History or a list of dicts."""
-    if hasattr(source, "get_params") and not hasattr(source, "history_"):
-        from sklearn.exceptions import NotFittedError
-
-        raise NotFittedError(f"this {type(source).__name__} is not fitted yet: it has no history_ to plot")
-    rows = getattr(source, "history_", source)
-    rows = [dict(r) for r in rows]
-    if not rows:
-        raise ValueError("the history is empty: nothing to plot")
-    if any("stage" not in r or "epoch" not in r for r in rows):
-        raise ValueError("every history row needs 'stage' and 'epoch' keys (as in RCDKDClassifier.history_)")
-    return rows
 
 
 def plot_history(history, *, stages=None, fig=None):
@@ -117,7 +87,7 @@ def plot_history(history, *, stages=None, fig=None):
     >>> fig.savefig("history.png")  # doctest: +SKIP
     >>> plt.close(fig)
     """
-    rows = _history_rows(history)
+    rows = history_rows(history)
     present = list(dict.fromkeys(r["stage"] for r in rows))
     if stages is None:
         stages = present
@@ -140,7 +110,7 @@ def plot_history(history, *, stages=None, fig=None):
 
     n_cols = max(1, max(len(p) for _, _, p in layout))
     if fig is None:
-        fig = _pyplot().figure(figsize=(3.2 * n_cols, 2.6 * len(layout)), layout="constrained")
+        fig = pyplot().figure(figsize=(3.2 * n_cols, 2.6 * len(layout)), layout="constrained")
     axes = np.asarray(fig.subplots(len(layout), n_cols, squeeze=False))
     for i, (stage, stage_rows, panels) in enumerate(layout):
         epochs = np.array([r["epoch"] for r in stage_rows])
@@ -160,7 +130,7 @@ def plot_history(history, *, stages=None, fig=None):
                 ax.set_ylim(-0.02, 1.02)
             if len(keys) > 1:
                 ax.legend(fontsize="small")
-    return _root_figure(axes[0, 0])
+    return root_figure(axes[0, 0])
 
 
 def _class_names(estimator, display_labels):
@@ -219,7 +189,7 @@ def plot_confusion_matrix(estimator, X, y, *, network="student", normalize="true
     """
     from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, confusion_matrix
 
-    plt = _pyplot()
+    plt = pyplot()
     names = _class_names(estimator, display_labels)
     y = np.asarray(y)
     y_pred = estimator.predict(X, network=network)
@@ -231,7 +201,7 @@ def plot_confusion_matrix(estimator, X, y, *, network="student", normalize="true
     disp.plot(ax=ax, cmap=cmap, colorbar=False, values_format=".2f" if normalize else "d",
               xticks_rotation=45 if max(len(n) for n in names) > 3 else "horizontal")
     ax.set_title(f"{network}: accuracy {accuracy_score(y, y_pred):.1%}")
-    return _root_figure(ax)
+    return root_figure(ax)
 
 
 def plot_per_class_f1(estimator, X, y, *, networks=("teacher", "student"), others=None, display_labels=None,
@@ -282,7 +252,7 @@ def plot_per_class_f1(estimator, X, y, *, networks=("teacher", "student"), other
     """
     from sklearn.metrics import f1_score
 
-    plt = _pyplot()
+    plt = pyplot()
     names = _class_names(estimator, display_labels)
     y = np.asarray(y)
     models = []
@@ -312,7 +282,7 @@ def plot_per_class_f1(estimator, X, y, *, networks=("teacher", "student"), other
     ax.set_ylabel("F1")
     ax.set_title("per-class F1")
     ax.legend(fontsize="small", loc="upper center", ncol=min(3, len(models)), frameon=False)
-    return _root_figure(ax)
+    return root_figure(ax)
 
 
 def _project(features, method, random_state):
@@ -395,7 +365,7 @@ def plot_embedding(estimator, X_src, X_tgt, *, y_src=None, y_tgt=None, before=No
     ['before adaptation: SourceOnlyClassifier student', 'after adaptation: RCDKDClassifier student']
     >>> plt.close(fig)
     """
-    plt = _pyplot()
+    plt = pyplot()
     if not (isinstance(max_samples, (int, np.integer)) and max_samples >= 2):
         raise ValueError(f"max_samples must be an integer >= 2, got {max_samples!r}")
     rng = np.random.default_rng(random_state)
@@ -464,7 +434,7 @@ def plot_embedding(estimator, X_src, X_tgt, *, y_src=None, y_tgt=None, before=No
                     for k, c in enumerate(estimator.classes_) if c in present]
         texts = [h.get_label() for h in handles]
     axes[-1].legend(handles, texts, fontsize="small", loc="best")
-    return _root_figure(axes[0])
+    return root_figure(axes[0])
 
 
 def plot_selection_record(estimator, *, last_epochs=10, y=None, display_labels=None, ax=None):
@@ -515,7 +485,7 @@ def plot_selection_record(estimator, *, last_epochs=10, y=None, display_labels=N
         raise ValueError("the estimator has no selection_record_: fit it first (a student stage records it)")
     if not (isinstance(last_epochs, (int, np.integer)) and last_epochs >= 1):
         raise ValueError(f"last_epochs must be an integer >= 1, got {last_epochs!r}")
-    plt = _pyplot()
+    plt = pyplot()
     names = _class_names(estimator, display_labels)
     soft = not np.allclose(np.nan_to_num(record["weight"]), np.nan_to_num(record["selected"]))
     share = np.nanmean((record["weight"] if soft else record["selected"])[-last_epochs:], axis=0)
@@ -541,4 +511,4 @@ def plot_selection_record(estimator, *, last_epochs=10, y=None, display_labels=N
     ax.set_ylim(-0.05, 1.05)
     ax.set_title("selection per target window, by the teacher's predicted class")
     ax.legend(fontsize="x-small", loc="lower left", ncol=2, frameon=False)
-    return _root_figure(ax)
+    return root_figure(ax)

@@ -27,8 +27,8 @@ from sklearn.model_selection import PredefinedSplit
 from sktime.classification.base import BaseClassifier
 
 from .classifier import RCDKDClassifier
-from .domains import _is_masked
-from .metrics import _take_rows, labelled_rows, mask_label_of
+from .domains import is_masked
+from .metrics import labelled_rows, mask_label_of, masked_accuracy, take_rows
 
 __all__ = ["RCDKDSktimeClassifier", "DropMaskedClassifier", "scenario_task"]
 
@@ -66,15 +66,13 @@ class _MaskedScore:
         ValueError
             If every row is labelled ``mask_label``.
         """
-        from sklearn.metrics import accuracy_score
-
         self.check_is_fitted()
         y = np.asarray(y).reshape(len(y), -1)[:, 0] if np.ndim(y) > 1 else np.asarray(y)
         mask = mask_label_of(self)
         keep = labelled_rows(y, mask)
         if not keep.any():
             raise ValueError(f"every label equals the mask label {mask!r}: nothing to score")
-        return float(accuracy_score(y[keep], self.predict(X if keep.all() else _take_rows(X, keep))))
+        return masked_accuracy(y[keep], self.predict(X if keep.all() else take_rows(X, keep)), None)
 
 
 class RCDKDSktimeClassifier(_MaskedScore, BaseClassifier):
@@ -154,13 +152,13 @@ class RCDKDSktimeClassifier(_MaskedScore, BaseClassifier):
         """
         mask_label = (self.estimator if self.estimator is not None else RCDKDClassifier()).mask_label
         labels = np.asarray(y)
-        if labels.ndim == 1 and labels.shape[0] and mask_label is not None and _is_masked(labels, mask_label).all():
+        if labels.ndim == 1 and labels.shape[0] and mask_label is not None and is_masked(labels, mask_label).all():
             raise ValueError(f"every label equals the mask label {mask_label!r}: there is no labelled source")
         return super().fit(X, y)
 
     def _fit(self, X, y):
         estimator = clone(self.estimator) if self.estimator is not None else RCDKDClassifier()
-        labelled = ~_is_masked(np.asarray(y), estimator.mask_label)
+        labelled = ~is_masked(np.asarray(y), estimator.mask_label)
         classes = np.unique(np.asarray(y)[labelled])
         if len(classes) == 0:
             raise ValueError(f"every label equals the mask label {estimator.mask_label!r}: there is no labelled source")
@@ -240,7 +238,7 @@ class DropMaskedClassifier(_MaskedScore, BaseClassifier):
         self.clone_tags(classifier, ["capability:multivariate"])
 
     def _fit(self, X, y):
-        labelled = ~_is_masked(np.asarray(y), self.mask_label)
+        labelled = ~is_masked(np.asarray(y), self.mask_label)
         if not labelled.any():
             raise ValueError(f"every label equals the mask label {self.mask_label!r}: nothing to train on")
         self.classifier_ = self.classifier.clone().fit(X[labelled], np.asarray(y)[labelled])

@@ -1,7 +1,7 @@
-"""The package's import graph: no circle, layers import one way, and the old module paths still work."""
+"""The package's import graph: no circle, layers import one way, no private name crosses a layer."""
 
 import ast
-import importlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,36 +109,66 @@ def test_layers_import_one_way(lower, higher):
             assert not {e for e in edges if e == higher or e.startswith(higher + ".")}, module
 
 
-@pytest.mark.parametrize("old, new, names", [
-    ("skrcd.networks", "skrcd.nn.networks", ["CNN1D", "TCN", "DomainDiscriminator", "count_parameters"]),
-    ("skrcd.losses", "skrcd.nn.losses", ["distillation_loss", "domain_adversarial_loss", "coral_loss"]),
-    ("skrcd.selector", "skrcd.selection.dqn", ["DQNSelector", "ReplayMemory", "NoisyLinear"]),
-    ("skrcd.rewards", "skrcd.selection.rewards", ["selection_reward", "entropy"]),
-    ("skrcd.selection", "skrcd.selection.strategies", ["SelectAll", "SelectRandom", "ReinforcedSelection",
-                                                       "SelectionStrategy", "make_selection"]),
-    ("skrcd.training", "skrcd.training.loop", ["run_stage"]),
-    ("skrcd.training", "skrcd.training.stages", ["DANNStage", "DistillationStage", "SourceOnlyStage",
-                                                  "TrainingStage", "DomainTensors"]),
-    ("skrcd.training", "skrcd.training.teacher_cache", ["TeacherOutputs", "mc_dropout_mode"]),
-    ("skrcd.interrupt", "skrcd.training.interrupt", ["FitInterruptedWarning", "TrainingInterrupted",
-                                                     "deferred_sigint"]),
-    ("skrcd.persistence", "skrcd.persistence.model_file", ["load", "save"]),
-    ("skrcd.persistence", "skrcd.persistence.archive", ["ModelFileError", "read_metadata", "FORMAT_VERSION"]),
-    ("skrcd.benchmark", "skrcd.experiments.benchmark", ["main", "METHODS"]),
-    ("skrcd.speed", "skrcd.experiments.speed", ["main", "epoch_times"]),
-    ("skrcd.callbacks", "skrcd.training.callbacks", ["EpochProgressBar"]),
-    ("skrcd.demo", "skrcd.experiments.demo", ["run_demo", "main"]),
-])
-def test_old_import_paths_still_work(old, new, names):
-    old_module, new_module = importlib.import_module(old), importlib.import_module(new)
-    for name in names:
-        assert getattr(old_module, name) is getattr(new_module, name), name
+def _layer(module):
+    """The layer a module belongs to: its sub-package (``skrcd.training``), or itself for a top-level module."""
+    parts = module.split(".")
+    if len(parts) > 1 and (PACKAGE / parts[1] / "__init__.py").is_file():
+        return ".".join(parts[:2])
+    return module
 
 
-def test_python_m_old_entry_points_still_run():
-    import subprocess
-    import sys
+def private_crossings():
+    """``(importer, source, name)`` for every import of a private name or a private module from another layer.
 
-    for module in ("skrcd.benchmark", "skrcd.speed"):
-        out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0 and "usage: skrcd benchmark" in out.stdout, out.stderr
+    A private name (``_x``, not a dunder) may be imported only inside its own sub-package; a private module
+    of a sub-package (``skrcd.datasets._cwru``) only from that sub-package. The private modules at the top
+    (``skrcd._device``, ``skrcd._warnings``, ...) are the package's shared helpers: their public names are
+    for every layer.
+    """
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        importer = _module_name(path)
+        package = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    source = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    source = node.module or ""
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.Import):
+                source, names = None, [alias.name for alias in node.names]
+            else:
+                continue
+            for full in ([source] if source else []) + [n for n in names if source is None]:
+                if not full.startswith("skrcd"):
+                    continue
+                parts = full.split(".")
+                private_in_package = any(p.startswith("_") and not p.startswith("__") for p in parts[2:])
+                if private_in_package and _layer(full) != _layer(importer):
+                    found.append((importer, full, "(module)"))
+            if source and source.startswith("skrcd") and _layer(source) != _layer(importer):
+                found += [(importer, source, n) for n in names if n.startswith("_") and not n.startswith("__")]
+    return found
+
+
+def test_no_private_name_crosses_a_layer():
+    assert private_crossings() == []
+
+
+def test_the_private_name_check_sees_a_crossing(tmp_path, monkeypatch):
+    fake = tmp_path / "skrcd"
+    (fake / "experiments").mkdir(parents=True)
+    (fake / "datasets").mkdir()
+    for init in (fake / "__init__.py", fake / "experiments" / "__init__.py", fake / "datasets" / "__init__.py"):
+        init.write_text("")
+    (fake / "datasets" / "_cwru.py").write_text("LOADS = 1\n")
+    (fake / "plotting.py").write_text("def _pyplot():\n    pass\n")
+    (fake / "experiments" / "plots.py").write_text(
+        "from ..plotting import _pyplot\nfrom ..datasets._cwru import LOADS\nfrom .._version import __version__\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    assert sorted(private_crossings()) == [
+        ("skrcd.experiments.plots", "skrcd.datasets._cwru", "(module)"),
+        ("skrcd.experiments.plots", "skrcd.plotting", "_pyplot"),
+    ]

@@ -5,7 +5,7 @@ speed benchmark and the bundled demo.
 - :mod:`skrcd.experiments.results`: ``runs.csv`` rows, mean ± std tables (no estimator imported);
 - :mod:`skrcd.experiments.plots`: bars and per-epoch curves of benchmark results;
 - :mod:`skrcd.experiments.speed`: ``skrcd benchmark speed``;
-- :mod:`skrcd.experiments.deploy`: ``python -m skrcd.experiments.deploy`` (exported teacher and student files,
+- :mod:`skrcd.experiments.deploy`: ``skrcd benchmark deploy`` (exported teacher and student files,
   float32 and int8, timed in ONNX Runtime);
 - :mod:`skrcd.experiments.demo`: ``skrcd demo``.
 

@@ -1,4 +1,5 @@
-"""What the commands share: the ``--param NAME=VALUE`` option and the argument checks run before any work.
+"""What the commands share: their parser and entry point, the command line they record, the ``--param
+NAME=VALUE`` option and the argument checks run before any work.
 
 Each command (``skrcd demo``, ``skrcd benchmark``, ``skrcd benchmark speed``,
 ``skrcd benchmark deploy``) validates its options with these, so that a bad value
@@ -14,12 +15,76 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import sys
 
 from ..classifier import RCDKDClassifier
 
-__all__ = ["MAX_EPOCHS", "MAX_SEED", "MAX_WORKERS", "add_param_option", "parse_param_options", "check_device",
+__all__ = ["command_parser", "command_main", "command_line", "MAX_EPOCHS", "MAX_SEED", "MAX_WORKERS", "add_param_option", "parse_param_options", "check_device",
            "check_out", "check_data_home", "parse_ints", "parse_seeds", "bounded_int", "positive_int",
            "non_negative_int", "epochs_int", "seed_int"]
+
+def command_parser(parser, words, doc):
+    """The parser of the command ``skrcd <words>``: ``parser`` itself (the ``skrcd`` sub-parser), or a new one.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser or None
+    words : str
+        The command words after ``skrcd`` (``"benchmark speed"``).
+    doc : str
+        The command module's docstring; its first line describes the command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    return parser or argparse.ArgumentParser(prog=f"skrcd {words}", description=doc.splitlines()[0])
+
+
+def command_main(build_parser, run, argv=None):
+    """Parse ``argv`` with ``build_parser()`` and ``run`` the command: what ``skrcd <command>`` does.
+
+    Parameters
+    ----------
+    build_parser : callable
+        ``build_parser()`` -> the command's parser.
+    run : callable
+        ``run(args, parser, argv)``: checks the options, then does the work.
+    argv : list of str, optional
+        The command's options; ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    object
+        What ``run`` returns.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    return run(parser.parse_args(argv), parser, argv)
+
+
+def command_line(words, argv):
+    """The command line a result file records: what a user types to run it again.
+
+    Parameters
+    ----------
+    words : str
+        The command words after ``skrcd``.
+    argv : list of str
+        The options as given.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> command_line("benchmark speed", ["--threads", "1,2", "--out", "my results"])
+    "skrcd benchmark speed --threads 1,2 --out 'my results'"
+    """
+    return " ".join(["skrcd", words, *(shlex.quote(x) for x in argv)])
+
 
 #: The most epochs per stage a command accepts (the paper trains 80).
 MAX_EPOCHS = 10_000

@@ -1,7 +1,6 @@
 """Paper-protocol benchmark: methods x scenarios x seeds on real data.
 
-``skrcd benchmark`` (or ``python -m skrcd.experiments.benchmark``, or the older
-``python -m skrcd.benchmark``) fits each method on each
+``skrcd benchmark`` fits each method on each
 scenario and seed under the paper protocol (labelled source train part,
 unlabelled target train part, macro-F1 on the target's whole test part).
 
@@ -32,7 +31,6 @@ import itertools
 import json
 import os
 import platform
-import shlex
 import sys
 import time
 import warnings
@@ -61,6 +59,9 @@ from ._cli import (
     check_data_home,
     check_device,
     check_out,
+    command_line,
+    command_main,
+    command_parser,
     epochs_int,
     parse_param_options,
     parse_seeds,
@@ -289,7 +290,7 @@ def build_parser(parser=None):
     -------
     argparse.ArgumentParser
     """
-    p = parser or argparse.ArgumentParser(prog="skrcd benchmark", description=__doc__.splitlines()[0])
+    p = command_parser(parser, "benchmark", __doc__)
     p.epilog = _scenario_listing()
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--dataset", default="uci_har", choices=sorted(DATASET_PARAMS),
@@ -381,7 +382,7 @@ def _check_args(p, a):
     if a.scheduler is not None and a.backend != "dask":
         p.error("--scheduler needs --backend dask")
     if a.backend == "dask" and not all(importlib.util.find_spec(m) for m in ("dask", "distributed")):
-        p.error("--backend dask needs dask and distributed: pip install 'skrcd[dask]'")
+        p.error("--backend dask needs dask and distributed: pip install -e '.[dask]'")
     if a.backend == "ray" and importlib.util.find_spec("ray") is None:
         p.error("--backend ray needs ray: pip install 'ray[default]'")
     domains = sorted({d for sc in scenarios for d in sc})
@@ -552,20 +553,11 @@ def _print_row(r, write):
 
 
 def main(argv=None):
-    """Command-line entry: ``skrcd benchmark [--dataset ...] [--scenarios ...] [--seeds ...] [--methods ...]``.
+    """``skrcd benchmark [options]`` (``--help`` lists them); ``argv``: the options, ``sys.argv[1:]`` by default.
 
-    ``--help`` lists the options; the module docstring describes the phases and
-    the outputs. A progress bar over the runs goes to stderr, one line per
-    finished run to stdout.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Options (``--help`` lists them); ``sys.argv[1:]`` by default.
+    A progress bar over the runs goes to stderr, one line per finished run to stdout.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = build_parser()
-    run(p.parse_args(argv), p, argv)
+    return command_main(build_parser, run, argv)
 
 
 def run(a, p, argv):
@@ -698,7 +690,7 @@ def _run(a, argv, methods, scenarios, seeds, params, variants, settings, old):
 
 
 def _write_results(out, argv, a, rows):
-    command = "python -m skrcd.benchmark " + " ".join(shlex.quote(x) for x in argv)
+    command = command_line("benchmark", argv)
     f1, acc = summarise(rows, "macro_f1"), summarise(rows, "accuracy")
     note = ("mean ± std over seeds; the last column is the mean over scenarios of each seed, then mean ± std "
             "over seeds")
@@ -726,7 +718,7 @@ def _write_results(out, argv, a, rows):
 def _write_plots(out, rows, history_dir):
     """``bars.png`` and ``rcdkd_curves.png``; a one-line warning without matplotlib."""
     if importlib.util.find_spec("matplotlib") is None:
-        print("matplotlib is not installed: no plots (pip install 'skrcd[plot]')", file=sys.stderr)
+        print("matplotlib is not installed: no plots (pip install -e '.[plot]')", file=sys.stderr)
         return
     from matplotlib.figure import Figure  # Agg canvas, no pyplot state
 
@@ -749,6 +741,3 @@ def _write_plots(out, rows, history_dir):
         fig.suptitle("RCD-KD student stage per scenario: mean over seeds, band ± std")
         fig.savefig(os.path.join(out, "rcdkd_curves.png"), dpi=120)
 
-
-if __name__ == "__main__":
-    main()

@@ -7,14 +7,13 @@ DANN on subject 2's train part (labelled) and subject 11's train part
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from sklearn.metrics import f1_score
 
 from ..classifier import RCDKDClassifier
 from ..datasets import load_scenario, load_uci_har
-from ._cli import MAX_EPOCHS, check_device, epochs_int, seed_int
+from ._cli import MAX_EPOCHS, check_device, command_main, command_parser, epochs_int, seed_int
 
 __all__ = ["run_demo", "build_parser", "run", "main"]
 
@@ -85,7 +84,7 @@ def build_parser(parser=None):
     -------
     argparse.ArgumentParser
     """
-    p = parser or argparse.ArgumentParser(prog="skrcd demo", description=__doc__.splitlines()[0])
+    p = command_parser(parser, "demo", __doc__)
     p.add_argument("--epochs", type=epochs_int, default=DEMO_EPOCHS,
                    help=f"epochs of each stage, 1 to {MAX_EPOCHS} (default {DEMO_EPOCHS}; the paper: 80)")
     p.add_argument("--source", type=int, default=2,
@@ -139,16 +138,6 @@ def run(args, parser, argv=None):
 
 
 def main(argv=None):
-    """Command-line entry of the demo: ``skrcd demo [--epochs N] [--source S] [--target T] ...``.
+    """``skrcd demo [options]`` (``--help`` lists them); ``argv``: the options, ``sys.argv[1:]`` by default."""
+    return command_main(build_parser, run, argv)
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Options (``--help`` lists them); ``sys.argv[1:]`` by default.
-    """
-    p = build_parser()
-    run(p.parse_args(argv), p, argv)
-
-
-if __name__ == "__main__":
-    main()

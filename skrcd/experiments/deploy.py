@@ -1,6 +1,6 @@
 """Deployment benchmark: what the distilled student costs on a device, against its teacher.
 
-``python -m skrcd.experiments.deploy`` fits RCD-KD on UCI-HAR scenarios and seeds
+``skrcd benchmark deploy`` fits RCD-KD on UCI-HAR scenarios and seeds
 (by default the five paper scenarios, seeds 0, 1, 2, at the estimator's default
 settings), exports each fitted model as ONNX files (by default the float32
 teacher, the float32 student and the int8 student, see
@@ -39,19 +39,17 @@ fits: it refuses, before anything is written, when a model of the requested
 scenarios, seeds and ``--epochs`` is missing or was fitted with other settings
 (its file records them). Outputs in ``--out``:
 ``runs.csv`` (one row per file), ``results.md`` (the command, the machine and its
-load, a table per scenario and the mean, the targets of issue 17) and
+load, a table per scenario and the mean, the deployment targets) and
 ``deploy.png`` (when matplotlib is installed).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -354,7 +352,7 @@ def _ratios(rows, variants):
 
 
 def _targets(rows, ratios, batch):
-    """The targets of issue 17: (text, measured, met) for the ones this run can check."""
+    """The deployment targets: (text, measured, met) for the ones this run can check."""
     means = {v: {k: _mean([r for r in rows if r["variant"] == v], k) for k in ("macro_f1",)}
              for v in {r["variant"] for r in rows}}
     out = []
@@ -429,7 +427,9 @@ def _cpu_name():
 def _write_results(out, argv, a, rows, variants, scenarios, seeds):
     import onnxruntime
 
-    command = "python -m skrcd.experiments.deploy " + " ".join(shlex.quote(x) for x in argv)
+    from ._cli import command_line
+
+    command = command_line("benchmark deploy", argv)
     ratios = _ratios(rows, variants)
     loads = [float(r[k]) for r in rows for k in ("load_before", "load_after")]
     n_runs = len({(r["scenario"], r["seed"]) for r in rows})
@@ -454,7 +454,7 @@ def _write_results(out, argv, a, rows, variants, scenarios, seeds):
         "Mean (min, max) over the fitted models of the ratio between two files timed in the same run.", "",
         "| ratio | mean | min | max |", "|---|---|---|---|",
         *[f"| {k} | {m:.3f} | {lo:.3f} | {hi:.3f} |" for k, (m, lo, hi) in ratios.items()], "",
-        "## Targets (issue 17)", "", "| target | measured | met |", "|---|---|---|",
+        "## Targets", "", "| target | measured | met |", "|---|---|---|",
         *[f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in _targets(rows, ratios, a.batch)], "",
     ]
     with open(os.path.join(out, "results.md"), "w") as f:
@@ -466,7 +466,7 @@ def _write_plot(out, rows, variants, batch):
     import importlib.util
 
     if importlib.util.find_spec("matplotlib") is None:
-        print("matplotlib is not installed: no plot (pip install 'skrcd[plot]')", file=sys.stderr)
+        print("matplotlib is not installed: no plot (pip install -e '.[plot]')", file=sys.stderr)
         return None
     from matplotlib.figure import Figure  # Agg canvas, no pyplot state
     from matplotlib.ticker import FuncFormatter, NullFormatter
@@ -514,8 +514,9 @@ def build_parser(parser=None):
     -------
     argparse.ArgumentParser
     """
-    p = parser or argparse.ArgumentParser(prog="python -m skrcd.experiments.deploy",
-                                          description=__doc__.splitlines()[0])
+    from ._cli import command_parser  # lazily: the timing child loads this file without the package
+
+    p = command_parser(parser, "benchmark deploy", __doc__)
     p.add_argument("--scenarios", default="paper",
                    help="'paper' (2-11,7-13,12-16,9-18,6-23) or UCI-HAR subject pairs SOURCE-TARGET, e.g. 2-11,7-13")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated random_state values (default 0,1,2)")
@@ -587,7 +588,7 @@ def _check_args(p, a):
         import importlib.util
 
         if importlib.util.find_spec(module) is None:
-            p.error(f"the deployment benchmark needs {module}: pip install 'skrcd[export]'")
+            p.error(f"the deployment benchmark needs {module}: pip install -e '.[export]'")
     try:  # the data are there (one read of the test parts of every subject)
         load_uci_har(subjects=sorted({d for sc in scenarios for d in sc}), split="test", data_home=a.data_home)
     except (OSError, ValueError) as exc:
@@ -627,24 +628,11 @@ def _check_reuse(p, a, runs):
 
 
 def main(argv=None):
-    """Command-line entry: ``python -m skrcd.experiments.deploy --out DIR [options]``.
+    """``skrcd benchmark deploy --out DIR [options]`` (``--help`` lists them); ``argv``: the options,
+    ``sys.argv[1:]`` by default. Returns the rows written to ``runs.csv``."""
+    from ._cli import command_main
 
-    The module docstring describes what is measured and the outputs; ``--help``
-    lists the options.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Options; ``sys.argv[1:]`` by default.
-
-    Returns
-    -------
-    list of dict
-        The rows written to ``runs.csv``.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = build_parser()
-    return run(p.parse_args(argv), p, argv)
+    return command_main(build_parser, run, argv)
 
 
 def run(a, p, argv):
@@ -701,6 +689,3 @@ def run(a, p, argv):
     _write_plot(a.out, rows, variants, a.batch)
     return rows
 
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Plots of benchmark results: scores per scenario and method, and per-epoch curves over many runs.
 
-matplotlib is imported only when a function here is called (``pip install
-"skrcd[plot]"``).
+matplotlib is imported only when a function here is called (``pip install -e
+".[plot]"`` from a checkout).
 
 - :func:`plot_benchmark_scores`: the benchmark's scores per scenario and method
   (grouped bars, mean ± std over seeds, plus the mean over scenarios).
@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from ..plotting import _history_rows, _pyplot, _root_figure
+from .._mpl import history_rows, pyplot, root_figure
 from .results import aggregate_scores
 
 __all__ = ["plot_benchmark_scores", "plot_benchmark_curves"]
@@ -73,7 +73,7 @@ def plot_benchmark_scores(rows, *, metric="macro_f1", ax=None):
         raise ValueError("no rows: nothing to plot")
     methods, groups, stats = aggregate_scores(rows, metric)
     if ax is None:
-        _, ax = _pyplot().subplots(figsize=(max(6.0, 0.25 * len(groups) * (len(methods) + 1) + 1.5), 4.2),
+        _, ax = pyplot().subplots(figsize=(max(6.0, 0.25 * len(groups) * (len(methods) + 1) + 1.5), 4.2),
                                    layout="constrained")
     import matplotlib
 
@@ -97,7 +97,7 @@ def plot_benchmark_scores(rows, *, metric="macro_f1", ax=None):
     ax.set_title(f"{label} on the target test part (mean ± std over seeds)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=min(5, len(methods)), fontsize="small",
               frameon=False)
-    return _root_figure(ax)
+    return root_figure(ax)
 
 
 _CURVE_TITLES = {"selected": "selected fraction", "reward": "mean reward", "loss": "loss (total)",
@@ -157,7 +157,7 @@ def plot_benchmark_curves(histories, *, stage="student", keys=None, fig=None):
     """
     runs = []
     for label, history in histories:
-        stage_rows = [r for r in _history_rows(history) if r["stage"] == stage]
+        stage_rows = [r for r in history_rows(history) if r["stage"] == stage]
         if stage_rows:
             runs.append((str(label), stage_rows))
     if not runs:
@@ -174,7 +174,7 @@ def plot_benchmark_curves(histories, *, stage="student", keys=None, fig=None):
     n_cols = min(3, len(keys))
     n_rows = -(-len(keys) // n_cols)
     if fig is None:
-        fig = _pyplot().figure(figsize=(3.8 * n_cols, 3.0 * n_rows), layout="constrained")
+        fig = pyplot().figure(figsize=(3.8 * n_cols, 3.0 * n_rows), layout="constrained")
     axes = np.asarray(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
     labels = list(dict.fromkeys(label for label, _ in runs))
     import matplotlib
@@ -203,5 +203,5 @@ def plot_benchmark_curves(histories, *, stage="student", keys=None, fig=None):
     for ax in axes[len(keys):]:
         ax.set_visible(False)
     axes[0].legend(fontsize="small")
-    return _root_figure(axes[0])
+    return root_figure(axes[0])
 

@@ -1,7 +1,6 @@
 """Speed benchmark: where a fit's time goes, measured on UCI-HAR 2 -> 11 at paper settings.
 
-``skrcd benchmark speed`` (or ``python -m skrcd.experiments.speed``, or the older
-``python -m skrcd.speed``) times, in one process:
+``skrcd benchmark speed`` times, in one process:
 a teacher DANN epoch, an RCD-KD student epoch, and a plain-KD student epoch that
 does the same forward/backward work (same episodes) without selector, MC passes or
 rewards (the floor), as medians of the per-epoch durations recorded in
@@ -14,7 +13,6 @@ every core busy, to choose thread defaults.
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import os
@@ -37,6 +35,9 @@ from ._cli import (
     check_data_home,
     check_device,
     check_out,
+    command_line,
+    command_main,
+    command_parser,
     epochs_int,
     parse_ints,
     parse_param_options,
@@ -201,7 +202,7 @@ def build_parser(parser=None):
     -------
     argparse.ArgumentParser
     """
-    p = parser or argparse.ArgumentParser(prog="skrcd benchmark speed", description=__doc__.splitlines()[0])
+    p = command_parser(parser, "benchmark speed", __doc__)
     p.add_argument("--epochs", type=epochs_int, default=6,
                    help=f"epochs per stage for the per-epoch timings, 1 to {MAX_EPOCHS} (default 6)")
     p.add_argument("--warmup", type=bounded_int(0, MAX_EPOCHS), default=2,
@@ -219,16 +220,9 @@ def build_parser(parser=None):
 
 
 def main(argv=None):
-    """Command-line entry of the speed benchmark: ``skrcd benchmark speed [options]``.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Options (``--help`` lists them); ``sys.argv[1:]`` by default.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = build_parser()
-    run(p.parse_args(argv), p, argv)
+    """``skrcd benchmark speed [options]`` (``--help`` lists them); ``argv``: the options, ``sys.argv[1:]`` by
+    default."""
+    return command_main(build_parser, run, argv)
 
 
 def run(a, p, argv):
@@ -250,7 +244,7 @@ def run(a, p, argv):
     check_data_home(p, a.data_home)
     params = parse_param_options(p, a.param, RESERVED_PARAMS)
     lines = [
-        f"Command: `python -m skrcd.speed {' '.join(argv)}`",
+        f"Command: `{command_line('benchmark speed', argv)}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, device {a.device}"
         + (f" ({torch.cuda.get_device_name()})" if a.device.startswith("cuda") else ""),
         f"Selector: {params.get('selector_hidden', RCDKDClassifier().selector_hidden)} hidden units; "
@@ -303,6 +297,3 @@ def run(a, p, argv):
             json.dump(results, f, indent=2)
     print(text)
 
-
-if __name__ == "__main__":
-    main()

@@ -25,7 +25,7 @@ def test_benchmark_writes_csv_and_table(tmp_path, capsys):
     assert [r["method"] for r in rows] == ["teacher", "rcdkd", "source_only"]  # the shared teacher first
     assert all(0 <= float(r["macro_f1"]) <= 100 for r in rows)
     table = (tmp_path / "results.md").read_text()
-    assert "| rcdkd |" in table and "Command: `python -m skrcd.benchmark --epochs 1" in table
+    assert "| rcdkd |" in table and "Command: `skrcd benchmark --epochs 1" in table
     import json
 
     history = json.loads((tmp_path / "histories" / "rcdkd_2-11_seed0.json").read_text())

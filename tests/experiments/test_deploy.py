@@ -1,4 +1,4 @@
-"""The deployment benchmark (python -m skrcd.experiments.deploy) end to end, at tiny settings."""
+"""The deployment benchmark (skrcd benchmark deploy) end to end, at tiny settings."""
 
 import csv
 import os
@@ -36,7 +36,7 @@ def test_benchmark_end_to_end_and_reuse(tmp_path, capsys):
         assert 0 <= r["macro_f1"] <= 100 and r["n_test"] == 95
         assert r["memory_mib"] > 0 or r["memory_mib"] != r["memory_mib"]  # NaN off Linux
     text = (out / "results.md").read_text()
-    assert text.startswith("Command: `python -m skrcd.experiments.deploy --epochs 1")
+    assert text.startswith("Command: `skrcd benchmark deploy --epochs 1")
     assert "load average" in text and "| **mean** | student_int8 |" in text and "## Targets" in text
     pytest.importorskip("matplotlib")
     assert (out / "deploy.png").stat().st_size > 0

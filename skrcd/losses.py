@@ -1,4 +1,0 @@
-"""Former path of :mod:`skrcd.nn.losses`, kept so that ``skrcd.losses`` imports keep working."""
-
-from .nn.losses import *  # noqa: F401,F403
-from .nn.losses import __all__  # noqa: F401
