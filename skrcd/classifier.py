@@ -371,8 +371,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         Epochs between checkpoints (used only with ``checkpoint_dir``).
     random_state : int, RandomState or None, default=None
         Seed of weights, shuffles, dropout and selector noise.
-    verbose : int, default=0
-        ``1`` shows a progress bar over each stage's epochs; ``>= 2`` prints
+    verbose : int, default=1
+        ``1`` shows a progress bar over each stage's epochs (on stderr, one bar
+        per stage, named after it); ``0`` is silent; ``>= 2`` prints
         skorch's ``PrintLog`` table of each epoch instead. Also the ``verbose`` of
         the nets the callbacks get (skorch callbacks print only when it is > 0).
 
@@ -621,7 +622,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         checkpoint_dir=None,
         checkpoint_every=5,
         random_state=None,
-        verbose=0,
+        verbose=1,
     ):
         self.teacher = teacher
         self.discriminator = discriminator

@@ -153,8 +153,8 @@ def _fit_and_score(method, dataset, source, target, seed, epochs=None, data_home
     else:
         cls, method_params = METHODS.get(method, METHODS["rcdkd"])
     per_set = DATASET_EPOCHS[dataset]  # --epochs, then --param, then the data set's epochs
-    params = {**method_params, **DATASET_PARAMS[dataset], "teacher_epochs": per_set, "student_epochs": per_set,
-              **(extra_params or {})}
+    params = {"verbose": 0, **method_params, **DATASET_PARAMS[dataset], "teacher_epochs": per_set,
+              "student_epochs": per_set, **(extra_params or {})}  # verbose: the benchmark draws its own bar
     if epochs is not None:
         params.update(teacher_epochs=epochs, student_epochs=epochs)
     if method == "teacher":  # no student stage; "all" skips the selector and the teacher's MC statistics

@@ -270,7 +270,7 @@ def _fit_one(scenario, seed, epochs, data_home, path):
     torch.set_num_threads(1)
     sc = load_scenario("uci_har", *scenario, data_home=data_home)
     kw = {} if epochs is None else dict(teacher_epochs=epochs, student_epochs=epochs)
-    clf = RCDKDClassifier(random_state=seed, n_threads=1, device="cpu", **kw).fit(sc.X_src, sc.y_src, sc.X_tgt)
+    clf = RCDKDClassifier(random_state=seed, n_threads=1, device="cpu", verbose=0, **kw).fit(sc.X_src, sc.y_src, sc.X_tgt)
     clf.save(path)
     return path, float(clf.fit_time_["total"])
 
