@@ -1,0 +1,97 @@
+"""Faults of round three at the estimator level (``docs/reliability.md``): sizes checked before any work, warm
+start refusing another architecture, threads, ``class_weight``, ``standardize`` after fit, labels and domains."""
+
+import copy
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import skrcd.classifier
+import skrcd.selection.dqn
+from conftest import TINY
+from skrcd import RCDKDClassifier
+from skrcd._param_validation import InvalidParameterError
+from skrcd.datasets import make_domain_shift
+
+pytestmark = pytest.mark.filterwarnings("ignore::skrcd.SelectionCollapseWarning")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_domain_shift(n_source=24, n_target=20, n_classes=3, length=16, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X_src, y_src, X_tgt, _ = data
+    return RCDKDClassifier(**TINY).fit(X_src, y_src, X_tgt)
+
+
+def _no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("fit started training before checking the sizes")
+
+    monkeypatch.setattr(RCDKDClassifier, "_fit_networks", refuse)
+
+
+@pytest.mark.parametrize("name, value", [("stride", 10**5), ("stride", 10**6), ("n_threads", 2**31 - 1),
+                                         ("selector_hidden", 10**6), ("kernel_size", 10**9),
+                                         ("memory_capacity", 2**40), ("student_channels", (4, 4, 10**6)),
+                                         ("teacher_channels", (8,) * 100), ("batch_size", 2**40),
+                                         ("n_episodes", 10**9), ("mc_passes", 10**9), ("student_epochs", 10**20)])
+def test_huge_sizes_are_named_before_any_work(data, monkeypatch, name, value):
+    _no_training(monkeypatch)
+    X_src, y_src, X_tgt, _ = data
+    with pytest.raises(InvalidParameterError, match=f"^{name} must be"):
+        RCDKDClassifier(**TINY).set_params(**{name: value}).fit(X_src, y_src, X_tgt)
+
+
+def test_a_stride_longer_than_the_series_is_named_before_any_work(data, monkeypatch):
+    _no_training(monkeypatch)
+    X_src, y_src, X_tgt, _ = data
+    with pytest.raises(ValueError, match=r"^stride=17 exceeds the series length \(16 time steps\)"):
+        RCDKDClassifier(**TINY, stride=17).fit(X_src, y_src, X_tgt)
+
+
+def test_a_replay_memory_beyond_the_budget_is_named_before_the_teacher_stage(data, monkeypatch):
+    _no_training(monkeypatch)
+    monkeypatch.setattr(skrcd.classifier, "REPLAY_MEMORY_BUDGET", 2**20)
+    X_src, y_src, X_tgt, _ = data
+    clf = RCDKDClassifier(**dict(TINY, student_epochs=10**5), memory_capacity=10**9)
+    with pytest.raises(ValueError, match=r"^memory_capacity=1000000000: this fit pushes up to"):
+        clf.fit(X_src, y_src, X_tgt)
+
+
+def test_the_replay_memory_holds_no_more_than_the_fit_pushes(data, fitted, monkeypatch):
+    sizes = []
+    original = skrcd.selection.dqn.ReplayMemory.__init__
+
+    def spy(self, capacity, state_dim, device="cpu"):
+        sizes.append(capacity)
+        original(self, capacity, state_dim, device)
+
+    monkeypatch.setattr(skrcd.selection.dqn.ReplayMemory, "__init__", spy)
+    X_src, y_src, X_tgt, _ = data
+    clf = RCDKDClassifier(**TINY, memory_capacity=10**9).fit(X_src, y_src, X_tgt)
+    # 1 epoch x 1 step x 1 episode x 16 target windows
+    assert sizes == [16]
+    np.testing.assert_array_equal(clf.predict_proba(X_tgt), fitted.predict_proba(X_tgt))
+
+
+@pytest.mark.parametrize("change", [dict(student_channels=(4, 4, 8)), dict(teacher_channels=(8, 8, 4)),
+                                    dict(n_teachers=2), dict(kernel_size=3), dict(stride=2), dict(teacher="tcn"),
+                                    dict(selector_hidden=8), dict(selector_state="informed")])
+def test_warm_start_refuses_another_architecture_before_any_training(data, fitted, monkeypatch, change):
+    X_src, y_src, X_tgt, _ = data
+    clf = copy.deepcopy(fitted)
+    expected = clf.predict_proba(X_tgt)
+    _no_training(monkeypatch)
+    clf.set_params(warm_start=True, **change)
+    with pytest.raises(ValueError, match=r"^warm_start=True continues the fitted networks, but") as exc:
+        clf.fit(X_src, y_src, X_tgt)
+    name = next(iter(change))
+    assert name in str(exc.value) or (name == "n_teachers" and "n_teachers or teacher" in str(exc.value)) or (
+        name == "teacher" and "teacher" in str(exc.value)), str(exc.value)
+    np.testing.assert_array_equal(clf.predict_proba(X_tgt), expected)  # the fitted model is kept
