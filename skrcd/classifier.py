@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 import time
 import warnings
 from numbers import Integral, Real
@@ -129,6 +130,11 @@ MAX_MEMORY = 2**31 - 1
 REPLAY_MEMORY_BUDGET = 4 * 2**30
 _POSITIVE, _NON_NEGATIVE = Interval(Real, 0, None, closed="neither"), Interval(Real, 0, None)
 _MODULE = InstanceOf(torch.nn.Module, "a torch.nn.Module")
+
+
+#: Held by each fit around its seeded training: torch's random generators and thread count are process-wide, so
+#: fits in threads of one process train one at a time (re-entrant: a callback may fit another estimator).
+_TRAINING_LOCK = threading.RLock()
 
 
 def _plain(value):
@@ -481,6 +487,18 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         networks hold. Stopped in the teacher stage, the estimator has no student
         (``student_``, ``adapter_`` are None) and ``predict`` uses the teacher,
         with a warning. See ``docs/reliability.md``.
+
+    Notes
+    -----
+    Threads: an estimator is not to be shared between threads while one of them
+    fits it. ``fit`` replaces the fitted attributes one after the other
+    (``classes_`` before ``student_``, ...), so a ``predict`` running meanwhile in
+    another thread may combine the new labels with the old network. Clone the
+    estimator for each thread (``sklearn.base.clone``), or wait for ``fit`` to
+    return before predicting. Once fitted, ``predict``, ``predict_proba`` and
+    ``score`` may run in several threads at once. Fits of clones in threads of
+    one process train one after the other (see ``fit``), so each gives the
+    result it gives alone.
 
     References
     ----------
@@ -848,6 +866,13 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         raises (a second Ctrl-C included) leaves the estimator as it was before the
         call: unfitted, or with its previous model.
 
+        Training draws from torch's random generators, which are process-wide:
+        fits running in threads of one process (joblib's threading backend,
+        ``GridSearchCV(n_jobs=2)`` with it) hold one lock around their training and
+        so train one after the other, each giving the result it gives alone. The
+        checks and data preparation before training run concurrently; processes
+        (joblib's default backend) train in parallel.
+
         Parameters
         ----------
         X : panel of shape (n_samples, channels, length)
@@ -954,7 +979,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         checkpoints = None
         if self.checkpoint_dir is not None or resume:
             checkpoints = FitCheckpoints(self, self.checkpoint_dir, self.checkpoint_every, resume, split, y_idx, device)
-        with torch_threads(self.n_threads), torch.random.fork_rng(
+        with _TRAINING_LOCK, torch_threads(self.n_threads), torch.random.fork_rng(
             devices=[device] if device.type == "cuda" else []
         ), deferred_sigint():
             torch.manual_seed(seed)

@@ -95,3 +95,19 @@ def test_warm_start_refuses_another_architecture_before_any_training(data, fitte
     assert name in str(exc.value) or (name == "n_teachers" and "n_teachers or teacher" in str(exc.value)) or (
         name == "teacher" and "teacher" in str(exc.value)), str(exc.value)
     np.testing.assert_array_equal(clf.predict_proba(X_tgt), expected)  # the fitted model is kept
+
+
+def test_clones_fitted_in_threads_equal_the_same_fits_one_after_the_other(data, fitted):  # fitted: torch warmed up
+    from joblib import Parallel, delayed
+    from sklearn.base import clone
+
+    X_src, y_src, X_tgt, _ = data
+    models = [RCDKDClassifier(**dict(TINY, random_state=seed)) for seed in (0, 1)]
+
+    def fit(model):
+        return clone(model).fit(X_src, y_src, X_tgt).predict_proba(X_tgt)
+
+    alone = [fit(m) for m in models]
+    threaded = Parallel(n_jobs=2, backend="threading")(delayed(fit)(m) for m in models)
+    for a, b in zip(alone, threaded):
+        np.testing.assert_array_equal(a, b)
