@@ -132,6 +132,28 @@ _POSITIVE, _NON_NEGATIVE = Interval(Real, 0, None, closed="neither"), Interval(R
 _MODULE = InstanceOf(torch.nn.Module, "a torch.nn.Module")
 
 
+def _check_class_weight_values(class_weight):
+    """Refuse a ``class_weight`` dict whose weights are not finite non-negative numbers, or all zero."""
+    for label, weight in class_weight.items():
+        if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, Real) or not np.isfinite(weight) \
+                or weight < 0:
+            raise InvalidParameterError(
+                f"class_weight must map each label to a finite weight >= 0; the weight of {label!r} is {weight!r}")
+    if class_weight and not any(class_weight.values()):
+        raise InvalidParameterError(f"class_weight={class_weight!r} weighs every class it names 0")
+
+
+def _check_class_weight_keys(class_weight, classes):
+    """Refuse a ``class_weight`` dict naming a label that is not a class of ``y``, or weighing every class 0."""
+    known = set(classes.tolist())
+    unknown = [label for label in class_weight if label not in known]
+    if unknown:
+        raise ValueError(f"class_weight names {unknown!r}, which {'is' if len(unknown) == 1 else 'are'} not a "
+                         f"class of y; the classes are {classes.tolist()!r}")
+    if all(class_weight.get(c, 1.0) == 0 for c in classes.tolist()):
+        raise ValueError(f"class_weight={class_weight!r} weighs every class of y 0: nothing would be learnt")
+
+
 #: Held by each fit around its seeded training: torch's random generators and thread count are process-wide, so
 #: fits in threads of one process train one at a time (re-entrant: a callback may fit another estimator).
 _TRAINING_LOCK = threading.RLock()
@@ -784,6 +806,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                 f"teacher={tuple(self.teacher)!r} names {len(self.teacher)} teachers and n_teachers="
                 f"{self.n_teachers!r}: leave n_teachers='auto' or give one name per teacher"
             )
+        if isinstance(self.class_weight, dict):
+            _check_class_weight_values(self.class_weight)
         if isinstance(self.augment, dict):
             try:
                 SensorAugment(**self.augment).check()
@@ -952,6 +976,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                                            ensure_non_negative=True)
             if split.source_rows is not None:
                 weights = weights[split.source_rows]
+        if isinstance(self.class_weight, dict):
+            _check_class_weight_keys(self.class_weight, classes)
         if self.class_weight is not None:
             cw = compute_class_weight(self.class_weight, classes=classes, y=split.y_src)
             weights = cw[y_idx] if weights is None else weights * cw[y_idx]
