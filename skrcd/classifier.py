@@ -133,14 +133,12 @@ _MODULE = InstanceOf(torch.nn.Module, "a torch.nn.Module")
 
 
 def _check_class_weight_values(class_weight):
-    """Refuse a ``class_weight`` dict whose weights are not finite non-negative numbers, or all zero."""
+    """Refuse a ``class_weight`` dict whose weights are not finite non-negative numbers."""
     for label, weight in class_weight.items():
         if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, Real) or not np.isfinite(weight) \
                 or weight < 0:
             raise InvalidParameterError(
                 f"class_weight must map each label to a finite weight >= 0; the weight of {label!r} is {weight!r}")
-    if class_weight and not any(class_weight.values()):
-        raise InvalidParameterError(f"class_weight={class_weight!r} weighs every class it names 0")
 
 
 def _check_class_weight_keys(class_weight, classes):

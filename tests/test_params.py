@@ -78,7 +78,7 @@ BAD = {
     "teacher_callbacks": [[object()], ("stop", 3)],
     "student_callbacks": [[("name",)], [3]],
     "train_split": [0, 1.0, -0.2, "0.2", True],
-    "class_weight": ["auto", [1.0, 2.0], {0: -1.0}, {0: math.nan}, {0: 0.0}],
+    "class_weight": ["auto", [1.0, 2.0], {0: -1.0}, {0: math.nan}],
     "warm_start": [1, "yes", None],
     "checkpoint_dir": [5],
     "checkpoint_every": [0],
