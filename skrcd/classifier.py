@@ -30,7 +30,7 @@ from ._param_validation import (
     SequenceOf,
     validate_params,
 )
-from ._traps import warn_channels_last, warn_mask_label_type, warn_masked_rows_scored, warn_x_tgt_traps
+from ._traps import warn_channels_last, warn_mask_label_rows, warn_mask_label_type, warn_masked_rows_scored, warn_x_tgt_traps
 from ._warnings import user_stacklevel
 from .data import (
     balanced_domain_stats,
@@ -231,7 +231,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         :func:`skrcd.data.balanced_domain_stats`), so that a domain's class mix
         does not move them. ``True``/``"joint"``: one set of statistics from the
         source and target training data together. ``False``: raw values.
-        Statistics are stored (``channel_mean_``, ``channel_std_``). ``"domain"``
+        Statistics are stored (``channel_mean_``, ``channel_std_``) and ``predict``
+        uses them whatever ``standardize`` says after the fit (a change by
+        ``set_params`` takes effect at the next fit). ``"domain"``
         gave a markedly better teacher on UCI-HAR than ``"joint"`` (see
         ``docs/results/experiments``).
     teacher_epochs : int, default=80
@@ -959,6 +961,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             warn_x_tgt_traps(self, split.X_src.shape[0], split.X_tgt.shape[0], X_tgt)
         elif split.mode == "source_only" and sample_domain is None:
             warn_mask_label_type(split.y_src, self.mask_label)
+        elif split.mode == "masked":
+            warn_mask_label_rows(split.source_rows, self.mask_label)
         flat = is_flat_table(X, split.X_src)
         if not flat:
             warn_channels_last(split.X_src.shape[1], split.X_src.shape[2])
@@ -984,7 +988,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.n_channels_ = split.X_src.shape[1]
         self.n_timepoints_ = split.X_src.shape[2]
         self.n_features_in_ = split.X_src.shape[2] if flat else self.n_channels_
-        if not self.standardize:
+        if not self.standardize:  # predict standardises as the fit did: no statistics of an earlier fit remain
+            vars(self).pop("channel_mean_", None)
+            vars(self).pop("channel_std_", None)
             warn_unstandardized_scale((split.X_src, split.X_tgt), ("the source data", "the target data"))
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         train, valid = self._validation_rows(y_idx, seed)
@@ -1166,11 +1172,15 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
 
         ``X`` comes from :func:`~skrcd.data.to_panel` (always a fresh copy), so the
         standardisation runs in place, on the device, with no temporary arrays.
-        ``stats`` overrides the fitted ``(channel_mean_, channel_std_)``.
+        ``stats`` overrides the fitted ``(channel_mean_, channel_std_)``. Without either, the values are
+        used raw: whether the inputs are standardised is decided by the fit (the statistics it stored), not by
+        the ``standardize`` parameter, which ``set_params`` may have changed since.
         """
         t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
-        if self.standardize:
-            mean, std = stats if stats is not None else (self.channel_mean_, self.channel_std_)
+        if stats is None and getattr(self, "channel_mean_", None) is not None:
+            stats = (self.channel_mean_, self.channel_std_)
+        if stats is not None:
+            mean, std = stats
             t.sub_(torch.as_tensor(mean, device=device)[None, :, None])
             t.div_(torch.as_tensor(std, device=device)[None, :, None])
         return t

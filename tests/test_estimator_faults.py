@@ -128,3 +128,49 @@ def test_a_bad_class_weight_dict_is_named_before_any_work(data, monkeypatch, wei
     with pytest.raises(ValueError, match=match):
         RCDKDClassifier(**TINY, class_weight=weights).fit(X_src, y_src, X_tgt)
     assert weights.keys() == original.keys()  # not mutated
+
+
+@pytest.mark.parametrize("fit_with, then", [("domain", False), (False, "domain"), ("joint", "balanced")])
+def test_set_params_standardize_after_fit_does_not_change_predictions(data, fitted, tmp_path, fit_with, then):
+    X_src, y_src, X_tgt, _ = data
+    clf = RCDKDClassifier(**TINY, standardize=fit_with).fit(X_src, y_src, X_tgt)
+    expected = clf.predict_proba(X_tgt)
+    clf.set_params(standardize=then)
+    np.testing.assert_array_equal(clf.predict_proba(X_tgt), expected)
+    loaded = RCDKDClassifier.load(clf.save(tmp_path / "model.skrcd"))  # the model file keeps the fit's choice
+    np.testing.assert_array_equal(loaded.predict_proba(X_tgt), expected)
+
+
+def test_a_refit_without_standardisation_drops_the_old_statistics(data, fitted):
+    X_src, y_src, X_tgt, _ = data
+    clf = copy.deepcopy(fitted).set_params(standardize=False).fit(X_src, y_src, X_tgt)
+    assert not hasattr(clf, "channel_mean_") and not hasattr(clf, "channel_std_")
+    np.testing.assert_array_equal(
+        clf.predict_proba(X_tgt), RCDKDClassifier(**TINY, standardize=False).fit(X_src, y_src, X_tgt).predict_proba(X_tgt))
+
+
+@pytest.mark.parametrize("labels", [[0, "a"], ("a", 1.5), [True, "b"]])
+def test_mixed_label_types_are_a_type_error(data, monkeypatch, labels):
+    _no_training(monkeypatch)
+    X_src, _, X_tgt, _ = data
+    y = list(labels) * (len(X_src) // len(labels))
+    with pytest.raises(TypeError, match="^y mixes label types"):
+        RCDKDClassifier(**TINY).fit(X_src[: len(y)], y, X_tgt)
+    from skrcd.data import check_labels  # one type is fine: strings, or ints and floats together
+
+    assert check_labels([0, 1.0], 2).dtype.kind == "f" and check_labels(["a", "b"], 2).dtype.kind == "U"
+
+
+def test_mask_label_rows_among_the_labelled_rows_warn_without_x_tgt(data, fitted):
+    from skrcd.domains import MaskLabelWarning
+
+    X_src, y_src, _, _ = data
+    y = np.where(np.arange(len(y_src)) % 4 == 0, -1, y_src)  # a class -1 of the data, among the others
+    with pytest.warns(MaskLabelWarning, match=r"^fit got no X_tgt and 6 rows of y labelled mask_label=-1") as rec:
+        clf = RCDKDClassifier(**TINY).fit(X_src, y)
+    assert rec[0].filename == __file__
+    assert clf.target_mode_ == "masked" and -1 not in clf.classes_
+    stacked = np.r_[y_src[:16], np.full(8, -1)]  # the stacked form: target rows after the labelled ones
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskLabelWarning)
+        RCDKDClassifier(**TINY).fit(X_src, stacked)
