@@ -174,3 +174,21 @@ def test_mask_label_rows_among_the_labelled_rows_warn_without_x_tgt(data, fitted
     with warnings.catch_warnings():
         warnings.simplefilter("error", MaskLabelWarning)
         RCDKDClassifier(**TINY).fit(X_src, stacked)
+
+
+def test_a_float_sample_domain_of_whole_numbers_is_accepted(data, fitted):
+    from skrcd.domains import split_domains
+
+    X_src, y_src, X_tgt, _ = data
+    X = np.concatenate([X_src, X_tgt])
+    y = np.r_[y_src, np.full(len(X_tgt), -1)]
+    sd = np.r_[np.ones(len(X_src)), -2 * np.ones(len(X_tgt))]  # float64, as skada's source_target_merge gives
+    original = sd.copy()
+    split = split_domains(X, y, sample_domain=sd)
+    assert split.mode == "sample_domain" and split.X_tgt.shape[0] == len(X_tgt)
+    np.testing.assert_array_equal(sd, original)
+    for bad in (0.5, np.nan, np.inf):
+        with pytest.raises(ValueError, match="^sample_domain must hold whole numbers"):
+            split_domains(X, y, sample_domain=np.r_[sd[:-1], bad])
+    with pytest.raises(TypeError, match="^sample_domain must hold integers"):
+        split_domains(X, y, sample_domain=sd.astype(str))
