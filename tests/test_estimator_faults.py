@@ -192,3 +192,12 @@ def test_a_float_sample_domain_of_whole_numbers_is_accepted(data, fitted):
             split_domains(X, y, sample_domain=np.r_[sd[:-1], bad])
     with pytest.raises(TypeError, match="^sample_domain must hold integers"):
         split_domains(X, y, sample_domain=sd.astype(str))
+
+
+def test_write_npz_takes_a_file_name_as_long_as_the_os_allows(tmp_path):
+    from skrcd.datasets._base import write_npz
+
+    path = tmp_path / ("d" * 251 + ".npz")  # 255 characters: the limit of common file systems
+    write_npz(path, {"a": np.arange(3)})
+    np.testing.assert_array_equal(np.load(path)["a"], np.arange(3))
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
