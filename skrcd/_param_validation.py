@@ -216,8 +216,10 @@ class SequenceOf(Constraint):
     ----------
     item : Constraint
     length : int or None, default=None
-        The exact length (None: any length >= ``min_length``).
+        The exact length (None: any length from ``min_length`` to ``max_length``).
     min_length : int, default=0
+    max_length : int or None, default=None
+        The longest length accepted (None: no limit).
 
     Examples
     --------
@@ -227,13 +229,15 @@ class SequenceOf(Constraint):
     ('a tuple of 3 ints >= 1', True, False)
     """
 
-    def __init__(self, item, length=None, min_length=0):
-        self.item, self.length, self.min_length = item, length, min_length
+    def __init__(self, item, length=None, min_length=0, max_length=None):
+        self.item, self.length, self.min_length, self.max_length = item, length, min_length, max_length
 
     def is_satisfied_by(self, value):
         if not isinstance(value, (tuple, list)):
             return False
         if (self.length is not None and len(value) != self.length) or len(value) < self.min_length:
+            return False
+        if self.max_length is not None and len(value) > self.max_length:
             return False
         return all(self.item.is_satisfied_by(v) for v in value)
 
@@ -243,6 +247,8 @@ class SequenceOf(Constraint):
                                                                                                      "objects")
         if self.length is not None:
             return f"a tuple of {self.length} {plural}"
+        if self.min_length and self.max_length is not None:
+            return f"a tuple of {self.min_length} to {self.max_length} {plural}"
         if self.min_length:
             return f"a tuple of at least {self.min_length} {plural}"
         return f"a tuple of {plural}"

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._warnings import user_stacklevel
+
 __all__ = [
     "XTgtTrapWarning",
     "ChannelsLastWarning",
@@ -38,6 +40,7 @@ __all__ = [
     "warn_x_tgt_traps",
     "warn_channels_last",
     "warn_mask_label_type",
+    "warn_mask_label_rows",
     "warn_masked_rows_scored",
 ]
 
@@ -62,10 +65,14 @@ class ChannelsLastWarning(UserWarning):
 
 
 class MaskLabelWarning(UserWarning):
-    """``mask_label`` cannot equal any label (a number with string labels, or a string with numbers).
+    """``mask_label`` cannot equal any label (a number with string labels, or a string with numbers), or may be
+    a real class.
 
-    No row is then read as unlabelled target, and ``score`` skips none. Also
-    importable from :mod:`skrcd.domains`.
+    In the first case no row is read as unlabelled target, and ``score`` skips
+    none. In the second, ``fit`` got no ``X_tgt`` and rows labelled ``mask_label``
+    lie among the labelled rows instead of after them (the stacked form): they
+    were read as the unlabelled target, which silently drops a class if
+    ``mask_label`` is one. Also importable from :mod:`skrcd.domains`.
     """
 
 
@@ -289,6 +296,50 @@ def _kinds(y, mask_label):
     else:
         return None
     return labels_are_str, isinstance(mask_label, str)
+
+
+def warn_mask_label_rows(source_rows, mask_label):
+    """Warn with :class:`MaskLabelWarning` when the rows read as unlabelled target lie among the labelled rows.
+
+    The stacked form puts the target rows (labelled ``mask_label``) after the
+    labelled source rows; masked rows in between suggest that ``mask_label`` is a
+    real class of the data, which ``fit`` has just read as the unlabelled target.
+
+    Parameters
+    ----------
+    source_rows : numpy.ndarray of bool
+        Which rows of ``y`` are labelled (not ``mask_label``).
+    mask_label : int, float, str or None
+
+    Returns
+    -------
+    bool
+        Whether it warned.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> with warnings.catch_warnings(record=True):
+    ...     warnings.simplefilter("always")
+    ...     warn_mask_label_rows(np.array([1, 1, 0, 0], bool), -1), warn_mask_label_rows(np.array([1, 0, 1], bool), -1)
+    (False, True)
+    """
+    source_rows = np.asarray(source_rows, dtype=bool)
+    first_masked = int(np.argmin(source_rows)) if not source_rows.all() else source_rows.size
+    interleaved = int(source_rows[first_masked:].sum())
+    if not interleaved:
+        return False
+    n_masked = int((~source_rows).sum())
+    warnings.warn(
+        f"fit got no X_tgt and {n_masked} rows of y labelled mask_label={mask_label!r}, {interleaved} labelled rows "
+        f"coming after the first of them: they were read as the unlabelled target (the stacked form puts the target "
+        f"rows after the labelled ones). If {mask_label!r} is a real class, pass mask_label=None (or pass the "
+        "target as X_tgt)",
+        MaskLabelWarning,
+        stacklevel=user_stacklevel(),
+    )
+    return True
 
 
 def warn_mask_label_type(y, mask_label, what="fit"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 import time
 import warnings
 from numbers import Integral, Real
@@ -29,7 +30,7 @@ from ._param_validation import (
     SequenceOf,
     validate_params,
 )
-from ._traps import warn_channels_last, warn_mask_label_type, warn_masked_rows_scored, warn_x_tgt_traps
+from ._traps import warn_channels_last, warn_mask_label_rows, warn_mask_label_type, warn_masked_rows_scored, warn_x_tgt_traps
 from ._warnings import user_stacklevel
 from .data import (
     balanced_domain_stats,
@@ -60,11 +61,12 @@ from .nn.networks import (
 )
 from .persistence import model_file
 from .persistence.model_file import ModelFileMixin
+from .selection.dqn import DQNSelector
 from .selection.strategies import SelectionStrategy, make_selection
 from .training.callbacks import EpochProgressBar
 from .training.checkpoints import FitCheckpoints
 from .training.interrupt import FitInterruptedWarning, deferred_sigint
-from .training.loop import FitContext
+from .training.loop import FitContext, n_steps_per_epoch
 from .training.adaptation import TEACHER_OBJECTIVES
 from .training.stages import DistillationStage, DomainTensors
 from .training.teacher_cache import TeacherOutputs
@@ -107,8 +109,78 @@ class SelectionCollapseWarning(ConvergenceWarning):
 TEACHER_NETWORKS = ("cnn", "tfcnn", "tcn")
 
 _POSITIVE_INT, _COUNT = Interval(Integral, 1, None), Interval(Integral, 0, None)
+
+# Upper bounds of the size parameters, checked before any work: far above any setting the method uses (the paper's
+# widest network has 128 channels, its selector 1024 units), low enough that a typo (10**6, 2**31 - 1) is named
+# here instead of crashing, hanging or exhausting memory inside torch.
+#: Channel width of a network block, kernel of the first convolution, units of the selector.
+MAX_WIDTH = 4096
+#: Stride of the first convolution (torch's CPU convolution crashes the process from a stride of 2**16).
+MAX_STRIDE = 4096
+#: Blocks of a teacher (a TCN doubles its dilation per block); teachers of an ensemble.
+MAX_BLOCKS, MAX_TEACHERS = 32, 32
+#: Rows of a training mini-batch or a replay batch; windows of one ``predict`` forward pass.
+MAX_BATCH, MAX_PREDICT_BATCH = 2**16, 2**22
+#: Epochs of a stage; episodes per mini-batch and MC-dropout passes; torch threads.
+MAX_EPOCHS, MAX_PASSES, MAX_THREADS = 10**6, 1000, 1024
+#: Transitions of the replay memory.
+MAX_MEMORY = 2**31 - 1
+#: Bytes the replay memory may take (it is preallocated when the student stage starts; fit checks it before the
+#: teacher stage).
+REPLAY_MEMORY_BUDGET = 4 * 2**30
 _POSITIVE, _NON_NEGATIVE = Interval(Real, 0, None, closed="neither"), Interval(Real, 0, None)
 _MODULE = InstanceOf(torch.nn.Module, "a torch.nn.Module")
+
+
+def _check_class_weight_values(class_weight):
+    """Refuse a ``class_weight`` dict whose weights are not finite non-negative numbers."""
+    for label, weight in class_weight.items():
+        if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, Real) or not np.isfinite(weight) \
+                or weight < 0:
+            raise InvalidParameterError(
+                f"class_weight must map each label to a finite weight >= 0; the weight of {label!r} is {weight!r}")
+
+
+def _check_class_weight_keys(class_weight, classes):
+    """Refuse a ``class_weight`` dict naming a label that is not a class of ``y``, or weighing every class 0."""
+    known = set(classes.tolist())
+    unknown = [label for label in class_weight if label not in known]
+    if unknown:
+        raise ValueError(f"class_weight names {unknown!r}, which {'is' if len(unknown) == 1 else 'are'} not a "
+                         f"class of y; the classes are {classes.tolist()!r}")
+    if all(class_weight.get(c, 1.0) == 0 for c in classes.tolist()):
+        raise ValueError(f"class_weight={class_weight!r} weighs every class of y 0: nothing would be learnt")
+
+
+#: Held by each fit around its seeded training: torch's random generators and thread count are process-wide, so
+#: fits in threads of one process train one at a time (re-entrant: a callback may fit another estimator).
+_TRAINING_LOCK = threading.RLock()
+
+
+def _plain(value):
+    """A constructor setting as comparable plain data, or None for what is not (modules, arrays)."""
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return value
+    if isinstance(value, (tuple, list)) and all(isinstance(v, (bool, int, float, str)) for v in value):
+        return tuple(value)
+    return None
+
+
+def _architecture(net):
+    """``[(module name, class name, settings)]`` of every module of ``net``: its constructor settings
+    (``get_config``) where it has them, and the shape of each of its own weights."""
+    out = []
+    for name, module in net.named_modules():
+        settings = {}
+        if hasattr(module, "get_config"):
+            settings = {k: _plain(v) for k, v in module.get_config().items() if _plain(v) is not None}
+        for pname, tensor in module.named_parameters(recurse=False):
+            settings[f"{pname}.shape"] = tuple(tensor.shape)
+        for bname, tensor in module.named_buffers(recurse=False):
+            if tensor is not None:
+                settings[f"{bname}.shape"] = tuple(tensor.shape)
+        out.append((name, type(module).__name__, settings))
+    return out
 
 
 class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
@@ -159,7 +231,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         :func:`skrcd.data.balanced_domain_stats`), so that a domain's class mix
         does not move them. ``True``/``"joint"``: one set of statistics from the
         source and target training data together. ``False``: raw values.
-        Statistics are stored (``channel_mean_``, ``channel_std_``). ``"domain"``
+        Statistics are stored (``channel_mean_``, ``channel_std_``) and ``predict``
+        uses them whatever ``standardize`` says after the fit (a change by
+        ``set_params`` takes effect at the next fit). ``"domain"``
         gave a markedly better teacher on UCI-HAR than ``"joint"`` (see
         ``docs/results/experiments``).
     teacher_epochs : int, default=80
@@ -313,7 +387,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     selector_batch_size : int, default=32
         Replay batch size of one DQN update.
     memory_capacity : int, default=100_000
-        Replay memory capacity.
+        Replay memory capacity (at most 2**31 - 1). The memory is preallocated
+        for no more transitions than the fit can push, and ``fit`` refuses one
+        above 4 GiB before the teacher stage.
     learning_starts : int, default=100
         DQN updates start once the memory holds more transitions than this.
     selector_tau : float, default=0.001
@@ -361,7 +437,11 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         teacher (0: keep it as is) and ``student_epochs`` more of the student,
         adapter and selector. Optimisers and the adversarial schedules start
         afresh; ``history_`` keeps the earlier rows (epochs keep counting per
-        stage); the classes and channels must be the fitted ones.
+        stage); the classes and channels must be the fitted ones, and the
+        parameters must build the fitted architecture: a change of
+        ``student_channels``, ``teacher_channels``, ``n_teachers``, ``teacher``,
+        ``kernel_size``, ``stride``, ``dropout``, ``selector_hidden``, ... since the
+        fit raises a ``ValueError`` naming it, before any training.
     checkpoint_dir : str, path-like or None, default=None
         Directory of training checkpoints (created if missing; one directory per
         fit, not shared between concurrent fits): ``checkpoint.skrcd`` is
@@ -431,6 +511,18 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         (``student_``, ``adapter_`` are None) and ``predict`` uses the teacher,
         with a warning. See ``docs/reliability.md``.
 
+    Notes
+    -----
+    Threads: an estimator is not to be shared between threads while one of them
+    fits it. ``fit`` replaces the fitted attributes one after the other
+    (``classes_`` before ``student_``, ...), so a ``predict`` running meanwhile in
+    another thread may combine the new labels with the old network. Clone the
+    estimator for each thread (``sklearn.base.clone``), or wait for ``fit`` to
+    return before predicting. Once fitted, ``predict``, ``predict_proba`` and
+    ``score`` may run in several threads at once. Fits of clones in threads of
+    one process train one after the other (see ``fit``), so each gives the
+    result it gives alone.
+
     References
     ----------
     Xu, Q., Wu, M., Li, X., Mao, K., Chen, Z. "Reinforced Cross-Domain Knowledge
@@ -481,23 +573,23 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "teacher": [Options(*TEACHER_NETWORKS), SequenceOf(Options(*TEACHER_NETWORKS), min_length=1), _MODULE],
         "discriminator": [None, _MODULE],
-        "teacher_channels": [None, SequenceOf(_POSITIVE_INT, min_length=1)],
-        "student_channels": [SequenceOf(_POSITIVE_INT, length=3)],
-        "kernel_size": [_POSITIVE_INT],
-        "stride": [_POSITIVE_INT],
+        "teacher_channels": [None, SequenceOf(Interval(Integral, 1, MAX_WIDTH), min_length=1, max_length=MAX_BLOCKS)],
+        "student_channels": [SequenceOf(Interval(Integral, 1, MAX_WIDTH), length=3)],
+        "kernel_size": [Interval(Integral, 1, MAX_WIDTH)],
+        "stride": [Interval(Integral, 1, MAX_STRIDE)],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "standardize": [Options("domain", "balanced", "joint", True, False)],
-        "teacher_epochs": [_COUNT],
-        "student_epochs": [_COUNT],
-        "batch_size": [_POSITIVE_INT],
+        "teacher_epochs": [Interval(Integral, 0, MAX_EPOCHS)],
+        "student_epochs": [Interval(Integral, 0, MAX_EPOCHS)],
+        "batch_size": [Interval(Integral, 1, MAX_BATCH)],
         "teacher_lr": [_POSITIVE],
         "student_lr": [_POSITIVE],
         "betas": [SequenceOf(Interval(Real, 0, 1, closed="left"), length=2)],
         "weight_decay": [_NON_NEGATIVE],
         "teacher_domain_weight": [_NON_NEGATIVE],
         "teacher_method": [KeyOf(TEACHER_OBJECTIVES)],
-        "n_teachers": [Options("auto"), _POSITIVE_INT],
-        "teacher_refine_epochs": [_COUNT],
+        "n_teachers": [Options("auto"), Interval(Integral, 1, MAX_TEACHERS)],
+        "teacher_refine_epochs": [Interval(Integral, 0, MAX_EPOCHS)],
         "teacher_ent_weight": [_NON_NEGATIVE],
         "teacher_vat_weight": [_NON_NEGATIVE],
         "vat_radius": [_POSITIVE],
@@ -512,8 +604,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "ema_decay": [Interval(Real, 0, 1, closed="left")],
         "student_ema": [Options(True, False)],
         "temperature": [_POSITIVE],
-        "n_episodes": [_POSITIVE_INT],
-        "mc_passes": [_POSITIVE_INT],
+        "n_episodes": [Interval(Integral, 1, MAX_PASSES)],
+        "mc_passes": [Interval(Integral, 1, MAX_PASSES)],
         "teacher_refresh": [Options("fit", "epoch", "batch", "episode")],
         "selection": [Options("rl", "all", "random", "confident"), InstanceOf(SelectionStrategy, "a SelectionStrategy")],
         "selection_balance": [Options("none", "class")],
@@ -524,18 +616,18 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "selection_weighting": [Options("hard", "soft")],
         "reward_quantile": [None, Interval(Real, 0, 1, closed="neither")],
         "selector_bias_noise": [Options("in", "out")],
-        "selector_hidden": [_POSITIVE_INT],
+        "selector_hidden": [Interval(Integral, 1, MAX_WIDTH)],
         "selector_sigma0": [_NON_NEGATIVE],
         "selector_gamma": [Interval(Real, 0, 1, closed="both")],
         "selector_lr": [_POSITIVE],
-        "selector_batch_size": [_POSITIVE_INT],
-        "memory_capacity": [_POSITIVE_INT],
+        "selector_batch_size": [Interval(Integral, 1, MAX_BATCH)],
+        "memory_capacity": [Interval(Integral, 1, MAX_MEMORY)],
         "learning_starts": [_COUNT],
         "selector_tau": [Interval(Real, 0, 1, closed="right")],
         "mask_label": [None, str, Interval(Real)],
         "device": [Device()],
-        "n_threads": [None, _POSITIVE_INT],
-        "predict_batch_size": [_POSITIVE_INT],
+        "n_threads": [None, Interval(Integral, 1, MAX_THREADS)],
+        "predict_batch_size": [Interval(Integral, 1, MAX_PREDICT_BATCH)],
         "callbacks": [None, Callbacks()],
         "teacher_callbacks": [None, Callbacks()],
         "student_callbacks": [None, Callbacks()],
@@ -715,6 +807,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                 f"teacher={tuple(self.teacher)!r} names {len(self.teacher)} teachers and n_teachers="
                 f"{self.n_teachers!r}: leave n_teachers='auto' or give one name per teacher"
             )
+        if isinstance(self.class_weight, dict):
+            _check_class_weight_values(self.class_weight)
         if isinstance(self.augment, dict):
             try:
                 SensorAugment(**self.augment).check()
@@ -797,6 +891,13 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         raises (a second Ctrl-C included) leaves the estimator as it was before the
         call: unfitted, or with its previous model.
 
+        Training draws from torch's random generators, which are process-wide:
+        fits running in threads of one process (joblib's threading backend,
+        ``GridSearchCV(n_jobs=2)`` with it) hold one lock around their training and
+        so train one after the other, each giving the result it gives alone. The
+        checks and data preparation before training run concurrently; processes
+        (joblib's default backend) train in parallel.
+
         Parameters
         ----------
         X : panel of shape (n_samples, channels, length)
@@ -861,12 +962,16 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             warn_x_tgt_traps(self, split.X_src.shape[0], split.X_tgt.shape[0], X_tgt)
         elif split.mode == "source_only" and sample_domain is None:
             warn_mask_label_type(split.y_src, self.mask_label)
+        elif split.mode == "masked":
+            warn_mask_label_rows(split.source_rows, self.mask_label)
         flat = is_flat_table(X, split.X_src)
         if not flat:
             warn_channels_last(split.X_src.shape[1], split.X_src.shape[2])
         classes, y_idx = np.unique(split.y_src, return_inverse=True)  # >= 2: split_domains checked
+        self._check_sizes(split, len(classes))
         if warm:
             self._check_warm_start(classes, split.X_src.shape[1])
+            self._check_warm_architecture()
         n_rows = split.X_src.shape[0] if split.source_rows is None else split.source_rows.shape[0]
         weights = None
         if sample_weight is not None:
@@ -874,6 +979,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                                            ensure_non_negative=True)
             if split.source_rows is not None:
                 weights = weights[split.source_rows]
+        if isinstance(self.class_weight, dict):
+            _check_class_weight_keys(self.class_weight, classes)
         if self.class_weight is not None:
             cw = compute_class_weight(self.class_weight, classes=classes, y=split.y_src)
             weights = cw[y_idx] if weights is None else weights * cw[y_idx]
@@ -882,7 +989,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.n_channels_ = split.X_src.shape[1]
         self.n_timepoints_ = split.X_src.shape[2]
         self.n_features_in_ = split.X_src.shape[2] if flat else self.n_channels_
-        if not self.standardize:
+        if not self.standardize:  # predict standardises as the fit did: no statistics of an earlier fit remain
+            vars(self).pop("channel_mean_", None)
+            vars(self).pop("channel_std_", None)
             warn_unstandardized_scale((split.X_src, split.X_tgt), ("the source data", "the target data"))
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         train, valid = self._validation_rows(y_idx, seed)
@@ -901,7 +1010,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         checkpoints = None
         if self.checkpoint_dir is not None or resume:
             checkpoints = FitCheckpoints(self, self.checkpoint_dir, self.checkpoint_every, resume, split, y_idx, device)
-        with torch_threads(self.n_threads), torch.random.fork_rng(
+        with _TRAINING_LOCK, torch_threads(self.n_threads), torch.random.fork_rng(
             devices=[device] if device.type == "cuda" else []
         ), deferred_sigint():
             torch.manual_seed(seed)
@@ -921,6 +1030,38 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             self._fit_networks(data, device, generator, checkpoints, valid_data, warm)
         return self
 
+    def _check_sizes(self, split, n_classes):
+        """Refuse, before any work, sizes that the data make impossible or that would exceed the memory budget.
+
+        ``stride`` must not exceed the series length (the first convolution would read one position and torch
+        may crash on such strides), and the replay memory that the student stage preallocates must fit
+        :data:`REPLAY_MEMORY_BUDGET`. The memory never holds more than the transitions the fit can push
+        (:meth:`_replay_transitions`), whatever ``memory_capacity`` says.
+        """
+        length = min(split.X_src.shape[2], split.X_tgt.shape[2])
+        if self.stride > length:
+            raise ValueError(f"stride={self.stride} exceeds the series length ({length} time steps): the first "
+                             "convolution would see one position; use a stride of at most the length")
+        if isinstance(self.selection, str) and self.selection == "rl" and self.student_epochs:
+            n_src = split.X_src.shape[0]
+            pushes = self._replay_transitions(n_src, split.X_tgt.shape[0], self.n_episodes)
+            capacity = min(self.memory_capacity, pushes)
+            state_dim = self.student_channels[-1] + (2 * n_classes + 7 if self.selector_state == "informed" else 0)
+            nbytes = capacity * (2 * 4 * state_dim + 16)  # two float32 states, a long action, reward and done
+            if nbytes > REPLAY_MEMORY_BUDGET:
+                raise ValueError(
+                    f"memory_capacity={self.memory_capacity}: this fit pushes up to {pushes} transitions of "
+                    f"{state_dim} values into the replay memory, {nbytes / 2**30:.1f} GiB for {capacity} of them, "
+                    f"above the budget of {REPLAY_MEMORY_BUDGET / 2**30:.0f} GiB: lower memory_capacity (e.g. "
+                    f"{max(1, REPLAY_MEMORY_BUDGET // (2 * 4 * state_dim + 16))})"
+                )
+
+    def _replay_transitions(self, n_src, n_tgt, n_episodes):
+        """The most transitions the student stage pushes into the replay memory: one per target window of each
+        episode of each step of each epoch."""
+        steps = n_steps_per_epoch(n_src, n_tgt, self.batch_size)
+        return max(1, self.student_epochs * steps * n_episodes * max(2, min(self.batch_size, n_tgt)))
+
     def _has_networks(self):
         return hasattr(self, "classes_") and any(getattr(self, a, None) is not None for a in ("teacher_", "student_"))
 
@@ -931,6 +1072,66 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         if n_channels != self.n_channels_:
             raise ValueError(f"warm_start=True continues the fitted networks, which take {self.n_channels_} "
                              f"channels; X has {n_channels}")
+
+    #: The parameter that sets each constructor setting of a network, for the warm-start message.
+    _SETTING_PARAMETER = {("teacher", "channels"): "teacher_channels", ("student", "channels"): "student_channels",
+                          ("selector", "hidden"): "selector_hidden", ("selector", "bias_noise"): "selector_bias_noise",
+                          ("selector", "state_dim"): "selector_state or student_channels"}
+
+    def _check_warm_architecture(self):
+        """With ``warm_start``, refuse parameters that now build networks other than the fitted ones.
+
+        The networks the parameters would build are constructed on the meta device (no memory, no random
+        numbers) and compared with the fitted ones, module by module: type, constructor settings
+        (``get_config``) and weight shapes. The first difference raises a ``ValueError`` naming it.
+        """
+        n_channels, n_classes = self.n_channels_, len(self.classes_)
+        with torch.device("meta"):
+            fresh = {"teacher": self.initialize_teacher(n_channels, n_classes),
+                     "student": self.initialize_student(n_channels, n_classes)}
+            fitted_teacher = getattr(self, "teacher_", None)
+            if fitted_teacher is not None and getattr(self, "discriminator_", None) is not None:
+                fresh["discriminator"] = self.initialize_discriminator(
+                    feature_size(fitted_teacher, n_channels, self.n_timepoints_))
+        for role, net in fresh.items():
+            fitted = getattr(self, role + "_", None)
+            if fitted is not None:
+                self._compare_architecture(role, _architecture(fitted), _architecture(net))
+        selector, student = getattr(self, "selector_", None), getattr(self, "student_", None)
+        if isinstance(selector, DQNSelector) and isinstance(self.selection, str) and self.selection == "rl":
+            strategy = self.initialize_selection()
+            params = dict(strategy.selector_params)
+            now = {"hidden": params.get("hidden"), "bias_noise": params.get("bias_noise")}
+            if student is not None:
+                now["state_dim"] = strategy.state_size(feature_size(student, n_channels, self.n_timepoints_),
+                                                       n_classes)
+            was = {key: getattr(selector, key) for key in now}
+            self._compare_architecture("selector", [("", "DQNSelector", was)], [("", "DQNSelector", now)])
+
+    def _compare_architecture(self, role, fitted, fresh):
+        if len(fitted) != len(fresh):
+            what = ("n_teachers or teacher" if role == "teacher" else role)
+            raise ValueError(
+                f"warm_start=True continues the fitted networks, but the parameters now build another {role}: "
+                f"{len(fresh)} modules instead of the fitted {len(fitted)} (set_params changed {what}); fit with "
+                "warm_start=False to train new networks, or set the parameters back"
+            )
+        for (name, kind, was), (_, kind_now, now) in zip(fitted, fresh):
+            where = f"{role}.{name}" if name else role
+            if kind != kind_now:
+                raise ValueError(
+                    f"warm_start=True continues the fitted networks, but the parameters now build another {role}: "
+                    f"{where} is a {kind_now}, the fitted one a {kind} (set_params changed "
+                    f"{'teacher' if role == 'teacher' else role}); fit with warm_start=False to train new networks"
+                )
+            for key in sorted(set(was) | set(now)):
+                if was.get(key) != now.get(key):
+                    param = self._SETTING_PARAMETER.get((role, key), key)
+                    raise ValueError(
+                        f"warm_start=True continues the fitted networks, but {param} changed since they were "
+                        f"fitted: {where}.{key} was {was.get(key)!r} and would now be {now.get(key)!r}; fit with "
+                        f"warm_start=False to train new networks, or set {param} back"
+                    )
 
     def _all_callbacks(self):
         return [*(self.callbacks or []), *(self.teacher_callbacks or []), *(self.student_callbacks or [])]
@@ -972,11 +1173,15 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
 
         ``X`` comes from :func:`~skrcd.data.to_panel` (always a fresh copy), so the
         standardisation runs in place, on the device, with no temporary arrays.
-        ``stats`` overrides the fitted ``(channel_mean_, channel_std_)``.
+        ``stats`` overrides the fitted ``(channel_mean_, channel_std_)``. Without either, the values are
+        used raw: whether the inputs are standardised is decided by the fit (the statistics it stored), not by
+        the ``standardize`` parameter, which ``set_params`` may have changed since.
         """
         t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
-        if self.standardize:
-            mean, std = stats if stats is not None else (self.channel_mean_, self.channel_std_)
+        if stats is None and getattr(self, "channel_mean_", None) is not None:
+            stats = (self.channel_mean_, self.channel_std_)
+        if stats is not None:
+            mean, std = stats
             t.sub_(torch.as_tensor(mean, device=device)[None, :, None])
             t.div_(torch.as_tensor(std, device=device)[None, :, None])
         return t
@@ -1156,6 +1361,10 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
                       ema_decay=self.ema_decay, balance_classes=self.selection_balance == "class",
                       keep_ema=self.student_ema, name="student")
         params.update(self.distillation_overrides())
+        selector = getattr(strategy, "selector", None)
+        if isinstance(selector, DQNSelector):  # preallocate no more than the stage can ever push
+            selector.memory_capacity = min(self.memory_capacity, self._replay_transitions(
+                data.X_src.shape[0], data.X_tgt.shape[0], params["n_episodes"]))
         stage = self.distillation_stage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
         ctx.run(stage, self.student_epochs)
         if ctx.interrupted is None:

@@ -443,6 +443,11 @@ def check_labels(y, n_samples, name="y"):
             y = y.to_numpy()
     except ImportError:  # pragma: no cover
         pass
+    if isinstance(y, (list, tuple)):  # numpy would turn [0, "a"] into strings silently
+        kinds = {"strings" if isinstance(v, (str, np.str_, bytes)) else type(v).__name__
+                 for v in y if not isinstance(v, (list, tuple, np.ndarray))}
+        if "strings" in kinds and len(kinds) > 1:
+            raise TypeError(f"{name} mixes label types {sorted(kinds)}; use one type (all strings or all numbers)")
     try:
         y = np.array(y, copy=True)
     except ValueError as exc:

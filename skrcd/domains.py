@@ -141,7 +141,9 @@ def split_domains(X, y, X_tgt=None, sample_domain=None, mask_label=-1):
         and ``X_tgt``, fewer than 2 source classes, no source row, or
         ``X_tgt`` and ``sample_domain`` both given.
     TypeError
-        Non-numeric panels, or a non-integer ``sample_domain``.
+        Non-numeric panels, or a ``sample_domain`` neither of integers nor of
+        floats with whole values (skada's ``source_target_merge`` gives float64);
+        a float ``sample_domain`` with a fraction, NaN or inf is a ``ValueError``.
 
     Warns
     -----
@@ -189,6 +191,12 @@ def _split(X, y, X_tgt, sample_domain, mask_label):
         return DomainSplit(Xa, ya, Xt, "X_tgt")
     if sample_domain is not None:
         sd = check_sample_domain(sample_domain, Xa.shape[0])
+        if sd.dtype.kind == "f":  # skada's source_target_merge returns float64 domains: whole numbers are fine
+            if not (np.isfinite(sd).all() and (sd == np.round(sd)).all()):
+                bad = sd[~(np.isfinite(sd) & (sd == np.round(sd)))][0]
+                raise ValueError(f"sample_domain must hold whole numbers (>= 0 source, < 0 target), got {bad!r} "
+                                 f"in a {sd.dtype} array")
+            sd = sd.astype(np.int64)
         if sd.dtype.kind not in "iu":
             raise TypeError(f"sample_domain must hold integers (>= 0 source, < 0 target), got dtype {sd.dtype}")
         src = sd >= 0

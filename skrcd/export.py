@@ -183,7 +183,7 @@ def network_module(estimator, network="student", *, optimize=False):
     """
     net = _fitted_network(estimator, network)
     n_channels = getattr(estimator, "n_channels_", None) or estimator.n_features_in_
-    if getattr(estimator, "standardize", False) and hasattr(estimator, "channel_mean_"):
+    if getattr(estimator, "channel_mean_", None) is not None:  # the fit standardised (whatever set_params says now)
         mean, std = estimator.channel_mean_, estimator.channel_std_
     else:
         mean, std = np.zeros(n_channels, np.float32), np.ones(n_channels, np.float32)

@@ -231,7 +231,8 @@ def test_label_rules(y, exc, match):
     (dict(y=np.array([0, 1, 0, 1, -1, -1]), X_tgt=np.zeros((4, 3, 8))), ValueError, "mask label"),
     (dict(y=-np.ones(6, int)), ValueError, "no labelled source"),
     (dict(sample_domain=-np.ones(6, int)), ValueError, "no source row"),
-    (dict(sample_domain=np.ones(6)), TypeError, "sample_domain must hold integers"),
+    (dict(sample_domain=np.full(6, 1.5)), ValueError, "sample_domain must hold whole numbers"),
+    (dict(sample_domain=np.ones(6).astype(str)), TypeError, "sample_domain must hold integers"),
     (dict(sample_domain=np.ones(5, int)), ValueError, "sample_domain must be 1D with one entry per row"),
     (dict(y=np.array([0, 0, 0, 0, -1, -1])), ValueError, "at least 2 classes"),
 ])

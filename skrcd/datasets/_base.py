@@ -164,7 +164,8 @@ def write_npz(path, arrays):
     """Write arrays to ``path`` atomically (a temporary file, then a rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    # a short fixed prefix: a name the OS allows must not become too long for the temporary file
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".skrcd-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, **arrays)

@@ -108,7 +108,7 @@ def predict_throughput(clf, X, n_windows=16384, repeats=5):
     clf.predict(big[:64])
     best_predict = min(_timed(lambda: clf.predict(big)) for _ in range(repeats))
     device = next(clf.student_.parameters()).device
-    if clf.standardize:  # what predict feeds the student: the windows standardised with the fitted statistics
+    if getattr(clf, "channel_mean_", None) is not None:  # what predict feeds the student: the windows standardised with the fitted statistics
         standardised = (big - clf.channel_mean_[None, :, None]) / clf.channel_std_[None, :, None]
     else:
         standardised = big

@@ -604,7 +604,9 @@ def _load(path, cls, meta, raw, target, teacher, discriminator):
     for name, value in attrs.items():
         if isinstance(value, (_Array, _ArrayDict, _History)):
             attrs[name] = value.resolve(reader, name, arrays)
-    _check_core_attributes(reader, attrs, est.standardize if hasattr(est, "standardize") else True)
+    # predict standardises when the fit stored statistics (not by the standardize parameter, which set_params may
+    # have changed after the fit): both are checked wherever the file holds one of them
+    _check_core_attributes(reader, attrs, "channel_mean_" in attrs or "channel_std_" in attrs)
     for name, value in attrs.items():
         setattr(est, name, value)
     if target is None:  # the saved device parameter; the CPU where it asks for CUDA and there is none
