@@ -91,6 +91,7 @@ PAPER_PARAMS = {
     "dc_mode": "grl",
     "dc_features": "teacher",
     "source_ce_weight": 0.0,
+    "selection_balance": "none",
 }
 
 
@@ -341,13 +342,14 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         Sample selection: the reinforced selector, every sample (KD ablation), a
         random half, or the teacher's most confident 70 % of each predicted class
         (:class:`~skrcd.selection.SelectConfident`).
-    selection_balance : {"none", "class"}, default="none"
+    selection_balance : {"none", "class"}, default="class"
         ``"class"``: the selection's distillation weights are rescaled within each
         teacher-predicted class of a batch so that every class keeps its share of
         the distillation (a class with nothing selected is distilled whole): the
         selection decides which windows of a class teach, never whether the class
         is taught (:func:`skrcd.selection.class_balanced_weights`). ``"none"``:
-        the weights as the selection gives them (the paper).
+        the weights as the selection gives them (the paper; in ``PAPER_PARAMS``).
+        Why it is the default: ``docs/method.md``, "Small, skewed targets".
     alpha1 : float, default=0.2
         Weight of the uncertainty-consistency reward.
     alpha2 : float, default=1.8
@@ -685,7 +687,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         mc_passes=10,
         teacher_refresh="fit",
         selection="rl",
-        selection_balance="none",
+        selection_balance="class",
         alpha1=0.2,
         alpha2=1.8,
         reward_baseline="class",
@@ -1412,7 +1414,8 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             return
         warnings.warn(
             f"over the last {min(window, len(weights))} student epochs {problem}. selection_record_ holds each "
-            "window's share; selection_balance='class' keeps every class taught, and short training settings "
+            "window's share; selection_balance='class' (the default) keeps every class the teacher predicts taught, "
+            "and short training settings "
             "(few student epochs or steps before learning_starts) are the usual cause of a selector that "
             "distils nothing",
             SelectionCollapseWarning, stacklevel=user_stacklevel(),

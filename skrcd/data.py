@@ -395,6 +395,11 @@ def check_n_features(X, panel, n_features_in, fitted_on_table, owner):
         )
 
 
+def _missing_or_nested(v):
+    """A label that the type check skips: None or NaN (refused as missing below) or a nested sequence."""
+    return v is None or (isinstance(v, float) and v != v) or isinstance(v, (list, tuple, np.ndarray))
+
+
 def check_labels(y, n_samples, name="y"):
     """Validate classification labels and check their length against ``X``.
 
@@ -445,7 +450,7 @@ def check_labels(y, n_samples, name="y"):
         pass
     if isinstance(y, (list, tuple)):  # numpy would turn [0, "a"] into strings silently
         kinds = {"strings" if isinstance(v, (str, np.str_, bytes)) else type(v).__name__
-                 for v in y if not isinstance(v, (list, tuple, np.ndarray))}
+                 for v in y if not _missing_or_nested(v)}
         if "strings" in kinds and len(kinds) > 1:
             raise TypeError(f"{name} mixes label types {sorted(kinds)}; use one type (all strings or all numbers)")
     try:

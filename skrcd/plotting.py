@@ -442,8 +442,8 @@ def plot_selection_record(estimator, *, last_epochs=10, y=None, display_labels=N
 
     One point per target window: x is the teacher's confidence (the maximum of its
     mean MC-dropout prediction), y the share of episodes in which the window was
-    selected over the last ``last_epochs`` student epochs (soft selection: its mean
-    distillation weight), coloured by the class the teacher predicts. With ``y``
+    selected over the last ``last_epochs`` student epochs (``selection_weighting="soft"``:
+    its mean distillation weight), coloured by the class the teacher predicts. With ``y``
     (the target's true labels, for a diagnosis only: ``fit`` never sees them),
     windows the teacher gets wrong are drawn as crosses, so one sees whether the
     selector keeps them out.
@@ -487,7 +487,9 @@ def plot_selection_record(estimator, *, last_epochs=10, y=None, display_labels=N
         raise ValueError(f"last_epochs must be an integer >= 1, got {last_epochs!r}")
     plt = pyplot()
     names = _class_names(estimator, display_labels)
-    soft = not np.allclose(np.nan_to_num(record["weight"]), np.nan_to_num(record["selected"]))
+    # the selection's own weights where they are soft; otherwise the 0/1 choices (the distillation weights also
+    # carry selection_balance's per-class rescaling, which is not the selector's choice)
+    soft = getattr(estimator, "selection_weighting", "hard") == "soft"
     share = np.nanmean((record["weight"] if soft else record["selected"])[-last_epochs:], axis=0)
     conf, cls = record["teacher_confidence"], record["teacher_class"]
     wrong = np.zeros(len(conf), bool)

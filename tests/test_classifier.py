@@ -267,7 +267,7 @@ def test_class_weight_and_sample_weight_weigh_the_source_rows(small):
         RCDKDClassifier(**kw).fit(X_src, y_src, X_tgt, sample_weight=-sw)
     with pytest.raises(ValueError, match="sample_weight"):
         RCDKDClassifier(**kw).fit(X_src, y_src, X_tgt, sample_weight=sw[:-1])
-    with pytest.raises(ValueError, match="not in class"):
+    with pytest.raises(ValueError, match="not a class of y"):
         RCDKDClassifier(**kw, class_weight={7: 2.0}).fit(X_src, y_src, X_tgt)
 
 

@@ -69,6 +69,7 @@ def run_on_local_cluster():
     print("cluster checks passed")
 
 
+@pytest.mark.slow
 def test_grid_search_and_sktime_benchmark_on_a_local_dask_cluster():
     pytest.importorskip("distributed")
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -20,6 +20,7 @@ pytest.importorskip("myst_parser")
 pytest.importorskip("pydata_sphinx_theme")
 
 
+@pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path):
     ignore = shutil.ignore_patterns("_build", "generated", "_generated", "__pycache__")
     shutil.copytree(ROOT / "docs", tmp_path / "docs", ignore=ignore)

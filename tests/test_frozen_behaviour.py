@@ -24,7 +24,8 @@ MODEL = DATA / "frozen_model.skrcd"
 SETTINGS = dict(teacher_epochs=2, student_epochs=2, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
                 selector_hidden=8, learning_starts=10, mc_passes=3, n_episodes=2, batch_size=16, n_threads=1,
                 device="cpu", random_state=0, teacher_method="dann", n_teachers=1,
-                dc_weight=1.0, dc_features="teacher", source_ce_weight=0.0)  # the defaults when recorded
+                dc_weight=1.0, dc_features="teacher", source_ce_weight=0.0,
+                selection_balance="none")  # the defaults when recorded
 RUNS = {
     "rcdkd": (RCDKDClassifier, {}),
     "rcdkd_flip_episode_batch_joint": (RCDKDClassifier, dict(dc_mode="flip", teacher_refresh="episode",

@@ -54,7 +54,8 @@ def test_standardised_fit_is_scale_invariant(data, scale):
         scaled = RCDKDClassifier(**SMALL, random_state=0).fit(X_src * scale, y_src, X_tgt * scale)
         proba = scaled.predict_proba(X_tgt * scale)
     np.testing.assert_allclose(proba, reference.predict_proba(X_tgt), atol=1e-4)
-    assert len(np.unique(scaled.predict(X_tgt * scale))) > 1
+    # not one class for every window (the student of 3 + 3 epochs may be; the teacher, unscaled, is not)
+    assert len(np.unique(scaled.predict_proba(X_tgt * scale, network="teacher").argmax(1))) > 1
 
 
 @pytest.mark.parametrize("scale, match", [(1e20, "values up to .*e\\+20"), (1e-20, "values no larger than")],

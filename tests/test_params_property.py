@@ -10,6 +10,7 @@ training started.
 import math
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -161,6 +162,7 @@ def test_the_valid_values_are_valid(data):
     assert not _refused(name, value), (name, value)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(_changes())
 @example(({"device": "meta"}, set()))  # valid names of devices skrcd does not run on, or that are not there

@@ -337,6 +337,7 @@ def _live_tensor_bytes():
     return total
 
 
+@pytest.mark.slow
 def test_memory_is_bounded_across_epochs(data, monkeypatch):
     X_src, y_src, X_tgt, _ = data
     buffers = set()

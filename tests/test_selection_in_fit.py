@@ -25,7 +25,7 @@ def small():
 def test_selection_record_describes_every_target_window(small):
     X_src, y_src, X_tgt, _ = small
     clf = RCDKDClassifier(**dict(FAST, student_epochs=4), selector_state="informed", selection_weighting="soft",
-                          batch_size=8, random_state=0)
+                          selection_balance="none", batch_size=8, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SelectionCollapseWarning)
         clf.fit(X_src, y_src, X_tgt)
@@ -81,7 +81,8 @@ class _SkipClassZero(ReinforcedSelection):
 def test_collapse_warning_fires_when_a_class_is_starved_and_not_when_everything_is_selected():
     X_src, y_src, X_tgt, _ = make_domain_shift(n_source=60, n_target=60, length=32, random_state=0)
     with pytest.warns(SelectionCollapseWarning, match="class\\(es\\) 0 .* the student was not taught them"):
-        clf = RCDKDClassifier(**FAST, selection=_SkipClassZero(hidden=8), random_state=0).fit(X_src, y_src, X_tgt)
+        clf = RCDKDClassifier(**FAST, selection=_SkipClassZero(hidden=8), selection_balance="none",
+                              random_state=0).fit(X_src, y_src, X_tgt)
     assert (clf.selection_record_["teacher_class"] == 0).sum() >= 3
     with warnings.catch_warnings():
         warnings.simplefilter("error", SelectionCollapseWarning)
@@ -98,7 +99,8 @@ def test_collapse_warning_fires_when_a_class_is_starved_and_not_when_everything_
 def test_collapse_warning_fires_on_a_constructed_collapse_only(small):
     X_src, y_src, X_tgt, _ = small
     with pytest.warns(SelectionCollapseWarning, match="weight was 0.0%: almost nothing was distilled"):
-        RCDKDClassifier(**FAST, selection=_Never(hidden=8), random_state=0).fit(X_src, y_src, X_tgt)
+        RCDKDClassifier(**FAST, selection=_Never(hidden=8), selection_balance="none",
+                        random_state=0).fit(X_src, y_src, X_tgt)
     with warnings.catch_warnings():
         warnings.simplefilter("error", SelectionCollapseWarning)
         RCDKDClassifier(**FAST, selection=_Half(hidden=8), random_state=0).fit(X_src, y_src, X_tgt)
@@ -170,7 +172,7 @@ def test_n_teachers_auto_is_two_built_teachers_or_the_module_given(small):
         RCDKDClassifier(**dict(settings, n_teachers=2), teacher=module).fit(X_src, y_src, X_tgt)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_skewed_and_missing_classes_selector_keeps_every_class_and_matches_plain_kd(seed):
     # activity data: the source is skewed and one class never occurs in the target
     X_src, y_src, X_tgt, y_tgt = make_domain_shift(

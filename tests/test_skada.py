@@ -40,6 +40,7 @@ def da_data():
     return X, y, sd
 
 
+@pytest.mark.slow
 def test_importing_skrcd_leaves_skada_and_routing_alone():
     code = ("import sys, sklearn, skrcd, skrcd.sktime, skrcd.transformers; "
             "assert 'skada' not in sys.modules; assert not sklearn.get_config()['enable_metadata_routing']")

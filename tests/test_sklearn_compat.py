@@ -168,6 +168,7 @@ def test_class_level_metadata_requests():
 GRID = {"teacher_channels": [(8, 8, 8), (12, 12, 12)], "temperature": [2.0, 4.0]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("routing", [False, True], ids=["routing-off", "routing-on"])
 def test_grid_search_with_x_tgt_parallel(data, routing):
     X_src, y_src, X_tgt, _ = data

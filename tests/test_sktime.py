@@ -11,6 +11,7 @@ from skrcd.sktime import DropMaskedClassifier, RCDKDSktimeClassifier, scenario_t
 
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::skrcd.domains.NoTargetWarning")  # sktime's test data have no masked rows
 @pytest.mark.parametrize("cls", [RCDKDSktimeClassifier, DropMaskedClassifier])
 def test_sktime_check_estimator(cls):
@@ -70,6 +71,7 @@ def test_scenario_task_hides_every_target_label_from_training():
     np.testing.assert_array_equal(X[test], sc.X_test)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::RuntimeWarning:numpy.*")  # the std over a single fold is NaN
 def test_classification_benchmark_on_uci_har_scenarios():
     from sklearn.ensemble import RandomForestClassifier

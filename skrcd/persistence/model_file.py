@@ -640,7 +640,8 @@ def _load(path, cls, meta, raw, target, teacher, discriminator):
 
 #: What a parameter added after a file was written stands for in that file: the behaviour before the parameter
 #: existed (which may differ from its default today).
-_BEFORE_THE_PARAMETER = {"teacher_method": "dann", "n_teachers": 1, "dc_features": "teacher", "source_ce_weight": 0.0}
+_BEFORE_THE_PARAMETER = {"teacher_method": "dann", "n_teachers": 1, "dc_features": "teacher", "source_ce_weight": 0.0,
+                         "selection_balance": "none"}
 
 
 def _read_params(reader, meta, klass):

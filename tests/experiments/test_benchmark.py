@@ -38,6 +38,7 @@ def fits(monkeypatch):
     return seen
 
 
+@pytest.mark.slow
 def test_smoke_all_methods(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     from matplotlib.image import imread
@@ -94,6 +95,7 @@ def test_smoke_all_methods(tmp_path, capsys):
     print(f"smoke benchmark: {elapsed:.1f} s")
 
 
+@pytest.mark.slow
 def test_methods_distil_exactly_the_shared_teacher(tmp_path, fits):
     main([*ONE, "--epochs", "1", "--methods", "rcdkd,mobileda,aad,source_only", "--out", str(tmp_path)])
     assert set(fits) == {"teacher", "rcdkd", "mobileda", "aad", "source_only"}  # the teacher was fitted once
@@ -115,6 +117,7 @@ def test_methods_distil_exactly_the_shared_teacher(tmp_path, fits):
                for k, v in fits["aad"].discriminator_.state_dict().items())
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_runs(tmp_path, fits):
     main([*ONE, "--epochs", "1", "--methods", "rcdkd,source_only", "--out", str(tmp_path)])
     first = {r["method"]: r for r in _rows(tmp_path)}

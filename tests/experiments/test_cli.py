@@ -11,6 +11,7 @@ from skrcd.experiments.benchmark import main as benchmark_main
 from skrcd.experiments.demo import run_demo
 
 
+@pytest.mark.slow
 def test_demo_reports_f1_params_and_time(capsys):
     res = run_demo(epochs=1, verbose=0)
     out = capsys.readouterr().out
@@ -19,6 +20,7 @@ def test_demo_reports_f1_params_and_time(capsys):
     assert 0 <= res["student_f1"] <= 100 and res["fit_time"] > 0
 
 
+@pytest.mark.slow
 def test_benchmark_writes_csv_and_table(tmp_path, capsys):
     benchmark_main(["--epochs", "1", "--seeds", "0", "--methods", "rcdkd,source_only", "--out", str(tmp_path)])
     rows = list(csv.DictReader(open(tmp_path / "runs.csv")))

@@ -14,6 +14,7 @@ TINY_RUN = ["--epochs", "1", "--scenarios", "2-11", "--seeds", "0", "--rounds", 
             "--throughput-runs", "1", "--batch", "16", "--n-jobs", "1"]
 
 
+@pytest.mark.slow
 def test_benchmark_end_to_end_and_reuse(tmp_path, capsys):
     out = tmp_path / "deploy"
     rows = deploy.main(TINY_RUN + ["--out", str(out)])

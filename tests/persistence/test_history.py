@@ -126,6 +126,7 @@ def test_each_malformed_field_of_a_stored_history_is_named(edit, match):
         stored.decode_history(FieldReader("f.skrcd"), spec, tensors, "attributes.history_")
 
 
+@pytest.mark.slow
 def test_a_long_fit_checkpoints_its_whole_history(data, tmp_path, monkeypatch):
     """A checkpoint stores the history as columns too: resuming from one whose history is beyond the old metadata
     cap restores it (the history is made long by a callback that logs many batch rows)."""

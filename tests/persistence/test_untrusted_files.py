@@ -396,6 +396,7 @@ def _replace(tensors, group, key, value):
     return out
 
 
+@pytest.mark.slow
 def test_fuzz_every_field_of_a_model_file(saved, tmp_path, data):
     """Each field of the metadata deleted, renamed or replaced (types, sizes, names, counts), each stored tensor
     reshaped, retyped, replaced or deleted, and the file truncated or flipped at spread-out bytes: every load raises

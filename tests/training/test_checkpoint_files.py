@@ -100,7 +100,7 @@ def _stage(tensors):
      "tensors.stage.modules\\[0\\].head.weight: not finite"),
     (lambda m, t: _stage(t)["strategy"]["memory"].update(size=10**9), "stage.strategy.memory: size 1000000000"),
     (lambda m, t: _stage(t)["strategy"]["memory"].update(state=torch.zeros(1, 4)),
-     "stage.strategy.memory.state: \\(1, 4\\) where this fit has \\(64, 4\\)"),
+     "stage.strategy.memory.state: \\(1, 4\\) where this fit has \\([0-9]+, 4\\)"),
     (lambda m, t: _stage(t)["strategy"]["memory"].update(position="x"), "tensors stage: cannot be restored"),
     (lambda m, t: _stage(t)["optimizer"]["state"][0].update(exp_avg=torch.zeros(2)),
      "stage.optimizer.state.exp_avg: torch.float32 \\(2,\\) does not fit a parameter"),
@@ -155,6 +155,7 @@ def _set(tree, path, value):
 _DELETE = object()
 
 
+@pytest.mark.slow
 def test_fuzz_every_field_of_a_checkpoint(data, checkpoint, tmp_path):
     """Each metadata field and a spread of the stored values (every RNG state, replay-memory tensor and counter,
     optimiser setting and teacher statistic, every seventh weight or optimiser state) deleted or given another type

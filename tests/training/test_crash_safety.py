@@ -71,6 +71,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_during_save_or_checkpoint_leaves_the_previous_file_loadable(tmp_path):
     X_src, y_src, X_tgt, _ = make_domain_shift(n_source=20, n_target=16, n_classes=3, length=16, random_state=0)
     ckdir, out = tmp_path / "ckpt", tmp_path / "copies"

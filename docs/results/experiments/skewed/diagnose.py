@@ -4,7 +4,8 @@ Reads a ``skrcd benchmark`` folder (``runs.csv``, whose ``recall`` and ``selecte
 run's per-class recall x 100 on the target's test part and the share of each true target class's windows that the
 selection picked over the last 10 student epochs) and prints, per method:
 
-- the paired comparison with the teacher of the same (scenario, seed);
+- the paired comparison with the teacher of the same (scenario, seed), with ``kd_all`` and with ``rcdkd`` (the
+  methods run from the same teacher);
 - the classes whose recall the student loses: how many (run, class) pairs have recall 0 where the teacher's is
   above 50 %, and the mean recall of the teacher and the student on the classes the teacher gets right;
 - the selection per class by the class's share of the target (the target's class profile of the skewed recipe),
@@ -34,6 +35,10 @@ def main(folder, methods=None):
     print(f"Runs: {folder} ({df.dataset.iloc[0]}, {df[['scenario', 'seed']].drop_duplicates().shape[0]} pairs)\n")
     print("## Paired with the teacher of the same (scenario, seed)\n")
     print(summarise_paired(df, baseline="teacher"))
+    for baseline in ("kd_all", "rcdkd"):  # distilling every window; the previous default student
+        if baseline in set(df.method):
+            print(f"\n## Paired with {baseline} on the same teacher\n")
+            print(summarise_paired(df[df.method != "teacher"], baseline=baseline))
     teacher = {(r.scenario, r.seed): _vector(r.recall) for r in df[df.method == "teacher"].itertuples()}
     profiles = {}
     print("\n## Classes the student loses\n")
