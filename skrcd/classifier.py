@@ -95,6 +95,30 @@ PAPER_PARAMS = {
 }
 
 
+def _with_callback_params(callbacks, values, list_name):
+    """A copy of the callback list ``callbacks`` with ``{"<name>__<param>": value}`` set on copies of the named
+    callbacks; a name or parameter that does not exist is a ``ValueError`` naming it."""
+    items = list(callbacks or [])
+    names = [item[0] if isinstance(item, tuple) else type(item).__name__ for item in items]
+    for key, value in values.items():
+        name, sep, param = key.partition("__")
+        if not sep or not param:
+            raise ValueError(f"{list_name}__{key}: set a callback's parameter as {list_name}__<name>__<param>")
+        if name not in names:
+            raise ValueError(f"{list_name}__{key}: {list_name} has no callback named {name!r} (its names: "
+                             f"{', '.join(map(repr, names)) or 'none'}); name one with a (name, callback) tuple")
+        i = names.index(name)
+        cb = items[i][1] if isinstance(items[i], tuple) else items[i]
+        if isinstance(cb, type):
+            raise ValueError(f"{list_name}__{key}: the callback {name!r} is given as a class; pass an instance")
+        if param not in cb.get_params(deep=False):
+            raise ValueError(f"{list_name}__{key}: {type(cb).__name__} has no parameter {param!r}")
+        cb = copy.deepcopy(cb)
+        cb.set_params(**{param: value})
+        items[i] = (name, cb) if isinstance(items[i], tuple) else cb
+    return items
+
+
 class SelectionCollapseWarning(ConvergenceWarning):
     """The reinforced selection left the student (almost) without distillation, or without a class.
 
@@ -641,6 +665,37 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         "random_state": [None, Interval(Integral, 0, 2**32 - 1), InstanceOf(np.random.RandomState, "a RandomState")],
         "verbose": [_COUNT, Options(True, False)],
     }
+
+    #: The parameters that hold lists of skorch callbacks (``set_params(callbacks__<name>__<param>=...)``).
+    _CALLBACK_LISTS = ("callbacks", "teacher_callbacks", "student_callbacks")
+
+    def set_params(self, **params):
+        """Set parameters, as scikit-learn does; and, as skorch does, a named callback's own parameters.
+
+        ``callbacks__<name>__<param>=value`` (also ``teacher_callbacks__...``,
+        ``student_callbacks__...``) sets ``<param>`` of the callback named ``<name>``
+        in that list: the name of a ``(name, callback)`` tuple, or the class name of
+        a callback given as an instance. The callback is copied first, so the object
+        the caller passed is left as it was.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters and callback parameters.
+
+        Returns
+        -------
+        self : RCDKDClassifier
+        """
+        routed = {}
+        for key in list(params):
+            head, sep, rest = key.partition("__")
+            if sep and head in self._CALLBACK_LISTS:
+                routed.setdefault(head, {})[rest] = params.pop(key)
+        super().set_params(**params)  # a new list first, then its members' parameters
+        for head, values in routed.items():
+            setattr(self, head, _with_callback_params(getattr(self, head), values, head))
+        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -201,3 +201,22 @@ def test_write_npz_takes_a_file_name_as_long_as_the_os_allows(tmp_path):
     write_npz(path, {"a": np.arange(3)})
     np.testing.assert_array_equal(np.load(path)["a"], np.arange(3))
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_set_params_reaches_a_named_callback_as_in_skorch():
+    from sklearn.base import clone
+    from skorch.callbacks import EarlyStopping
+
+    es = EarlyStopping(monitor="train_loss", patience=5)
+    clf = RCDKDClassifier(callbacks=[("es", es)], student_callbacks=[EarlyStopping(patience=2)])
+    clf.set_params(callbacks__es__patience=3, student_callbacks__EarlyStopping__threshold=0.5, kd_weight=2.0)
+    assert clf.callbacks[0][0] == "es" and clf.callbacks[0][1].patience == 3 and clf.kd_weight == 2.0
+    assert clf.student_callbacks[0].threshold == 0.5
+    assert es.patience == 5  # the caller's callback is copied, not changed
+    assert clone(clf).callbacks[0][1].patience == 3  # what GridSearchCV does: clone, then set_params
+    with pytest.raises(ValueError, match="no callback named 'stop'.*'es'"):
+        clf.set_params(callbacks__stop__patience=1)
+    with pytest.raises(ValueError, match="EarlyStopping has no parameter 'patiense'"):
+        clf.set_params(callbacks__es__patiense=1)
+    with pytest.raises(ValueError, match="callbacks__es: set a callback's parameter"):
+        clf.set_params(callbacks__es=1)
