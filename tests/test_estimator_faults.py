@@ -113,6 +113,28 @@ def test_clones_fitted_in_threads_equal_the_same_fits_one_after_the_other(data, 
         np.testing.assert_array_equal(a, b)
 
 
+def test_two_threaded_grid_searches_give_identical_results(data, fitted):
+    from sklearn.model_selection import GridSearchCV
+
+    X_src, y_src, X_tgt, _ = data
+
+    def search():
+        grid = GridSearchCV(RCDKDClassifier(**TINY), {"kd_weight": [0.5, 1.0]}, cv=2, n_jobs=2)
+        with joblib_threads():
+            grid.fit(X_src, y_src, X_tgt=X_tgt)
+        return grid.cv_results_
+
+    first, second = search(), search()
+    for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
+        np.testing.assert_array_equal(first[key], second[key])
+
+
+def joblib_threads():
+    from joblib import parallel_backend
+
+    return parallel_backend("threading", n_jobs=2)
+
+
 @pytest.mark.parametrize("weights, match", [
     ({0: -1.0}, r"^class_weight must map each label to a finite weight >= 0; the weight of 0 is -1.0"),
     ({1: float("nan")}, r"^class_weight must map .* the weight of 1 is nan"),
