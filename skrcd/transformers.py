@@ -62,6 +62,11 @@ class ChannelStandardScaler(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
+    # With scikit-learn's metadata routing on (skada turns it on), a pipeline passes sample_domain only to the
+    # steps that request it: this one ignores it, so it declines it and the pipeline's fit(..., sample_domain=)
+    # reaches the classifier instead of raising UnsetMetadataPassedError here.
+    __metadata_request__fit = {"sample_domain": False}
+
     def fit(self, X, y=None, sample_domain=None):
         """Compute each channel's mean and scale over all rows and time steps of ``X``.
 

@@ -242,3 +242,20 @@ def test_set_params_reaches_a_named_callback_as_in_skorch():
         clf.set_params(callbacks__es__patiense=1)
     with pytest.raises(ValueError, match="callbacks__es: set a callback's parameter"):
         clf.set_params(callbacks__es=1)
+
+
+def test_a_pipeline_passes_sample_domain_to_the_classifier_with_metadata_routing_on(data):
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+
+    from skrcd.transformers import ChannelStandardScaler
+
+    X_src, y_src, X_tgt, _ = data
+    X = np.concatenate([X_src, X_tgt])
+    y = np.concatenate([y_src, np.full(len(X_tgt), -1)])
+    sd = np.r_[np.ones(len(X_src), int), -np.ones(len(X_tgt), int)]
+    with sklearn.config_context(enable_metadata_routing=True):  # as in any process that imported skada
+        pipe = make_pipeline(ChannelStandardScaler(), RCDKDClassifier(**dict(TINY, student_epochs=0, selection="all")))
+        pipe.fit(X, y, sample_domain=sd)
+    clf = pipe[-1]
+    assert clf.target_mode_ == "sample_domain" and len(clf.classes_) == 3  # the -1 rows were the target, not a class
