@@ -172,3 +172,18 @@ def test_the_private_name_check_sees_a_crossing(tmp_path, monkeypatch):
         ("skrcd.experiments.plots", "skrcd.datasets._cwru", "(module)"),
         ("skrcd.experiments.plots", "skrcd.plotting", "_pyplot"),
     ]
+
+
+def test_every_warning_and_error_class_is_in_skrcd_exceptions():
+    import skrcd.exceptions
+
+    defined = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "experiments" in path.parts:
+            continue  # the commands' own usage errors are argparse's
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and any(
+                    isinstance(b, (ast.Name, ast.Attribute)) and (getattr(b, "id", None) or b.attr).endswith(
+                        ("Warning", "Error", "KeyboardInterrupt")) for b in node.bases):
+                defined.add(node.name)
+    assert defined and defined <= set(skrcd.exceptions.__all__), sorted(defined - set(skrcd.exceptions.__all__))
