@@ -1103,7 +1103,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             n_src = split.X_src.shape[0]
             pushes = self._replay_transitions(n_src, split.X_tgt.shape[0], self.n_episodes)
             capacity = min(self.memory_capacity, pushes)
-            state_dim = self.student_channels[-1] + (2 * n_classes + 7 if self.selector_state == "informed" else 0)
+            state_dim = self.initialize_selection().state_size(self.student_channels[-1], n_classes)
             nbytes = capacity * (2 * 4 * state_dim + 16)  # two float32 states, a long action, reward and done
             if nbytes > REPLAY_MEMORY_BUDGET:
                 raise ValueError(

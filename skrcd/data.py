@@ -395,6 +395,10 @@ def check_n_features(X, panel, n_features_in, fitted_on_table, owner):
         )
 
 
+def _mixed_label_types(name, kinds):
+    return TypeError(f"{name} mixes label types {sorted(kinds)}; use one type (all strings or all numbers)")
+
+
 def _missing_or_nested(v):
     """A label that the type check skips: None or NaN (refused as missing below) or a nested sequence."""
     return v is None or (isinstance(v, float) and v != v) or isinstance(v, (list, tuple, np.ndarray))
@@ -452,7 +456,7 @@ def check_labels(y, n_samples, name="y"):
         kinds = {"strings" if isinstance(v, (str, np.str_, bytes)) else type(v).__name__
                  for v in y if not _missing_or_nested(v)}
         if "strings" in kinds and len(kinds) > 1:
-            raise TypeError(f"{name} mixes label types {sorted(kinds)}; use one type (all strings or all numbers)")
+            raise _mixed_label_types(name, kinds)
     try:
         y = np.array(y, copy=True)
     except ValueError as exc:
@@ -476,8 +480,7 @@ def check_labels(y, n_samples, name="y"):
         try:
             np.unique(y)
         except TypeError:
-            kinds = sorted({type(v).__name__ for v in y})
-            raise TypeError(f"{name} mixes label types {kinds}; use one type (all strings or all numbers)") from None
+            raise _mixed_label_types(name, {type(v).__name__ for v in y}) from None
     try:
         check_classification_targets(y)
     except ValueError as exc:
