@@ -12,7 +12,7 @@ def pyplot():
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "skrcd's plots need matplotlib: pip install 'skrcd[plot]' (or pip install matplotlib)"
+            "skrcd's plots need matplotlib: pip install matplotlib (from a checkout: pip install -e '.[plot]')"
         ) from exc
     return plt
 

@@ -236,7 +236,7 @@ def warn_x_tgt_traps(estimator, n_x, n_tgt, X_tgt=None):
     traps = x_tgt_traps(n_x, n_tgt, X_tgt=X_tgt)
     for trap in traps:
         msg = _MESSAGES[trap].format(cls=type(estimator).__name__, mask=getattr(estimator, "mask_label", -1))
-        warnings.warn(msg, XTgtTrapWarning, stacklevel=4)
+        warnings.warn(msg, XTgtTrapWarning, stacklevel=user_stacklevel())
     return traps
 
 
@@ -274,7 +274,7 @@ def warn_channels_last(n_channels, n_timepoints):
         f"3D input as (n_samples, channels, length); transpose with X.transpose(0, 2, 1). Filter "
         "skrcd.domains.ChannelsLastWarning if this shape is meant.",
         ChannelsLastWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return True
 
@@ -376,7 +376,7 @@ def warn_mask_label_type(y, mask_label, what="fit"):
         f"unlabelled target in {what}. Mark the unlabelled rows with {hint} and pass it, or pass "
         "mask_label=None when no row is unlabelled.",
         MaskLabelWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return True
 
@@ -440,7 +440,7 @@ def warn_masked_rows_scored(n_rows, mask_label, max_depth=12):
                                 "(scikit-learn) or skrcd.metrics.masked_metric(...) (sktime), or the "
                                 "estimator's own score, which drop these rows.",
                                 MaskedRowsScoredWarning,
-                                stacklevel=3,
+                                stacklevel=user_stacklevel(),
                             )
                             return True
         except Exception:  # noqa: BLE001 - introspection must never break predict

@@ -75,6 +75,7 @@ __all__ = [
     "check_network_output",
     "find_non_finite",
     "channel_stats",
+    "standardized_tensor",
     "warn_unstandardized_scale",
     "LengthMismatchWarning",
     "DataScaleWarning",
@@ -767,6 +768,33 @@ def channel_stats(*panels, rel_floor=1e-6, weights=None):
     floor = np.maximum(rel_floor * scale, np.finfo(np.float32).tiny)
     std = np.where(scale > 0, np.maximum(std, floor), 1.0)
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+def standardized_tensor(X, device, stats=None):
+    """A float32 panel as a tensor on ``device``, standardised per channel with ``stats``.
+
+    ``X`` must be an array the caller owns (:func:`to_panel` returns a fresh copy): on the CPU the tensor
+    shares its memory, and the standardisation runs in place, with no temporary arrays.
+
+    Parameters
+    ----------
+    X : numpy.ndarray of shape (n_samples, channels, length)
+    device : torch.device or str
+    stats : tuple of numpy.ndarray or None
+        ``(mean, std)`` per channel (:func:`channel_stats`); None leaves the values raw.
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
+    if stats is not None:
+        mean, std = stats
+        t.sub_(torch.as_tensor(mean, device=device)[None, :, None])
+        t.div_(torch.as_tensor(std, device=device)[None, :, None])
+    return t
 
 
 def _window_summaries(X, mean, std):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._traps import ChannelsLastWarning, MaskedRowsScoredWarning, MaskLabelWarning, XTgtTrapWarning
+from ._warnings import user_stacklevel
 from .data import LengthMismatchWarning, check_labels, check_length, check_n_classes, check_same_channels, to_panel
 
 __all__ = ["DomainSplit", "split_domains", "check_sample_domain", "is_masked", "NoTargetWarning", "XTgtTrapWarning",
@@ -187,7 +188,8 @@ def _split(X, y, X_tgt, sample_domain, mask_label):
                 f"y contains the mask label {mask_label!r} although X_tgt is given; with X_tgt, X and y "
                 "must be the labelled source only"
             )
-        check_length(Xt, Xa.shape[2], name="X_tgt", reference="X (source)", stacklevel=6)
+        check_length(Xt, Xa.shape[2], name="X_tgt", reference="X (source)",
+                     stacklevel=user_stacklevel() + 1)
         return DomainSplit(Xa, ya, Xt, "X_tgt")
     if sample_domain is not None:
         sd = check_sample_domain(sample_domain, Xa.shape[0])
@@ -221,6 +223,6 @@ def _source_only(Xa, ya):
         "fit got no target domain (no X_tgt, no sample_domain < 0, no masked labels): training in "
         "source-only mode, the source doubling as the target",
         NoTargetWarning,
-        stacklevel=6,
+        stacklevel=user_stacklevel(),
     )
     return DomainSplit(Xa, ya, Xa.copy(), "source_only")

@@ -32,7 +32,7 @@ kd_weight must be a finite number >= 0, got -1
 from ._device import DeviceFallbackWarning
 from ._param_validation import InvalidParameterError
 from ._traps import ChannelsLastWarning, MaskedRowsScoredWarning, MaskLabelWarning, XTgtTrapWarning
-from .classifier import SelectionCollapseWarning
+from .selection.record import SelectionCollapseWarning
 from .data import ComplexDataError, DataScaleWarning, LengthMismatchWarning
 from .datasets import UnverifiedDownloadWarning
 from .domains import NoTargetWarning

@@ -206,18 +206,18 @@ def test_verbose_progress_bar(small, capsys):
 
 
 def test_domain_standardization_uses_each_domains_statistics(small, monkeypatch):
-    import skrcd.classifier
+    import skrcd._fit_data
 
     X_src, y_src, X_tgt, _ = small
     X_tgt = X_tgt * 5.0 + 3.0
     seen = []
-    real = skrcd.classifier.channel_stats
+    real = skrcd._fit_data.channel_stats
 
     def spy(*panels):
         seen.append([round(float(p.mean()), 3) for p in panels])
         return real(*panels)
 
-    monkeypatch.setattr(skrcd.classifier, "channel_stats", spy)
+    monkeypatch.setattr(skrcd._fit_data, "channel_stats", spy)
     clf = RCDKDClassifier(**dict(FAST, teacher_epochs=1, student_epochs=1), standardize="domain", random_state=0)
     clf.fit(X_src, y_src, X_tgt)
     src_mean, tgt_mean = round(float(X_src.mean()), 3), round(float(X_tgt.mean()), 3)

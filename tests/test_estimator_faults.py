@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+import skrcd._estimator_checks
 import skrcd.classifier
 import skrcd.selection.dqn
 from conftest import TINY
@@ -33,7 +34,7 @@ def _no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("fit started training before checking the sizes")
 
-    monkeypatch.setattr(RCDKDClassifier, "_fit_networks", refuse)
+    monkeypatch.setattr(skrcd.classifier, "train_networks", refuse)
 
 
 @pytest.mark.parametrize("name, value", [("stride", 10**5), ("stride", 10**6), ("n_threads", 2**31 - 1),
@@ -57,7 +58,7 @@ def test_a_stride_longer_than_the_series_is_named_before_any_work(data, monkeypa
 
 def test_a_replay_memory_beyond_the_budget_is_named_before_the_teacher_stage(data, monkeypatch):
     _no_training(monkeypatch)
-    monkeypatch.setattr(skrcd.classifier, "REPLAY_MEMORY_BUDGET", 2**20)
+    monkeypatch.setattr(skrcd._estimator_checks, "REPLAY_MEMORY_BUDGET", 2**20)
     X_src, y_src, X_tgt, _ = data
     clf = RCDKDClassifier(**dict(TINY, student_epochs=10**5), memory_capacity=10**9)
     with pytest.raises(ValueError, match=r"^memory_capacity=1000000000: this fit pushes up to"):

@@ -80,7 +80,7 @@ def test_the_graph_is_read_from_every_module():
     graph = import_graph()
     assert {"skrcd", "skrcd.classifier", "skrcd.persistence.model_file", "skrcd.training.loop",
             "skrcd.experiments.benchmark", "skrcd.datasets._base"} <= set(graph)
-    assert "skrcd.training.checkpoints" in graph["skrcd.classifier"]
+    assert "skrcd.training.fit" in graph["skrcd.classifier"]
     assert "skrcd.persistence.archive" in graph["skrcd.training.checkpoints"]
 
 

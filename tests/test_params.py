@@ -2,15 +2,26 @@
 
 import inspect
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 
-import skrcd.classifier
+import skrcd._fit_data
 from conftest import TINY
 from skrcd import AADClassifier, DANNStudentClassifier, MobileDAClassifier, RCDKDClassifier, SourceOnlyClassifier
 from skrcd._param_validation import InvalidParameterError
+from skrcd._parameters import (
+    PARAMETERS,
+    PARAMS_SCHEMA,
+    RUN,
+    STUDENT,
+    TEACHER,
+    Parameter,
+    parameters_of_stage,
+    parameters_section,
+)
 from skrcd.datasets import make_domain_shift
 
 ESTIMATORS = [RCDKDClassifier, SourceOnlyClassifier, DANNStudentClassifier, MobileDAClassifier, AADClassifier]
@@ -126,6 +137,57 @@ def test_every_init_parameter_has_constraints_and_bad_cases():
     assert set(BAD) == set(RCDKDClassifier._parameter_constraints)
 
 
+def test_every_parameter_is_classified_once_in_init_order():
+    for cls in ESTIMATORS:
+        names = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+        assert [p.name for p in PARAMETERS] == names, cls.__name__
+    for p in PARAMETERS:
+        assert p.stage in (TEACHER, STUDENT, RUN), p.name
+        assert 1 <= p.since <= PARAMS_SCHEMA, p.name
+        if p.since > 1:  # the value files written before it existed were fitted with: a valid value
+            RCDKDClassifier(**{p.name: p.before})._check_params([p.name])
+
+
+@pytest.mark.parametrize("row, match", [
+    (dict(name="x", stage="both", constraints=[None]), "stage must be TEACHER, STUDENT or RUN"),
+    (dict(name="x", stage=STUDENT, constraints=[None], since=PARAMS_SCHEMA + 1), "is not a schema"),
+    (dict(name="x", stage=STUDENT, constraints=[None], since=2), "needs the value older files were fitted with"),
+    (dict(name="x", stage=STUDENT, constraints=[None], since=1, before=0), "needs the value older files"),
+    (dict(name="x", stage=STUDENT, constraints=[None], kind="int"), "give both kind and doc"),
+])
+def test_a_row_that_does_not_classify_its_parameter_is_refused(row, match):
+    with pytest.raises(ValueError, match=match):
+        Parameter(**row)
+
+
+def test_the_stages_are_what_checkpoints_and_the_benchmark_variants_use():
+    from skrcd.experiments.benchmark import TEACHER_STAGE_PARAMS
+
+    assert set(TEACHER_STAGE_PARAMS) == set(parameters_of_stage(TEACHER)) | {"device", "n_threads"}
+    assert {"teacher_method", "batch_size", "standardize", "random_state"} <= set(TEACHER_STAGE_PARAMS)
+    assert {"verbose", "device", "n_threads", "checkpoint_dir"} == set(parameters_of_stage(RUN)) - {
+        "callbacks", "checkpoint_every", "predict_batch_size"}
+    assert not set(parameters_of_stage(STUDENT)) & set(TEACHER_STAGE_PARAMS)
+
+
+def test_the_docstring_documents_every_parameter_with_its_init_default():
+    doc = RCDKDClassifier.__doc__
+    for name, param in inspect.signature(RCDKDClassifier.__init__).parameters.items():
+        if name == "self":
+            continue
+        shown = f'"{param.default}"' if isinstance(param.default, str) else repr(param.default)
+        assert re.search(rf"^    (\w+, )*{name}(, \w+)* : .*, default={re.escape(shown)}$", doc, re.M), name
+    assert "{parameters}" not in doc
+
+
+def test_a_table_that_disagrees_with_init_is_named():
+    def init(self, teacher="cnn"):
+        pass
+
+    with pytest.raises(RuntimeError, match="disagree on .*'verbose'"):
+        parameters_section(init)
+
+
 @pytest.fixture(scope="module")
 def data():
     return make_domain_shift(n_source=40, n_target=36, n_classes=3, length=32, random_state=0)
@@ -136,7 +198,7 @@ def test_fit_refuses_a_bad_value_before_any_work(data, monkeypatch, name, value)
     def no_work(*args, **kwargs):
         raise AssertionError("fit read the data before checking its parameters")
 
-    monkeypatch.setattr(skrcd.classifier, "split_domains", no_work)
+    monkeypatch.setattr(skrcd._fit_data, "split_domains", no_work)
     X_src, y_src, X_tgt, _ = data
     clf = RCDKDClassifier(**TINY).set_params(**{name: value})
     with pytest.raises(InvalidParameterError) as exc:

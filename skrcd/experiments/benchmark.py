@@ -51,6 +51,7 @@ from ..datasets import (
     load_scenario,
 )
 from ..selection import SelectRandom
+from .._parameters import TEACHER, parameters_of_stage
 from .._version import __version__
 from ._cli import (
     MAX_EPOCHS,
@@ -449,10 +450,7 @@ def _write_settings(out, settings):
 
 
 #: Parameters a variant may not set: they change the teacher stage, and the variants share the teacher.
-TEACHER_STAGE_PARAMS = ("teacher", "discriminator", "teacher_channels", "kernel_size", "stride", "dropout",
-                        "standardize", "teacher_epochs", "teacher_lr", "teacher_domain_weight", "teacher_method",
-                        "n_teachers", "teacher_refine_epochs", "teacher_ent_weight", "teacher_vat_weight",
-                        "vat_radius", "class_weight", "train_split", "random_state", "device", "n_threads")
+TEACHER_STAGE_PARAMS = (*parameters_of_stage(TEACHER), "device", "n_threads")
 
 
 def _parse_variants(parser, items, reserved=None):

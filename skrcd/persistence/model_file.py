@@ -27,6 +27,12 @@ file is never written to. The history is stored as columns among the tensors
 (:mod:`skrcd.persistence.history`), so a long fit's history does not meet the
 metadata cap. Corrupt, truncated, foreign or too-new files raise
 :class:`~skrcd.persistence.ModelFileError`.
+
+The parameters carry a schema number (``params_schema``; files without one are
+schema 1). A file of an older schema lacks the parameters added since: each
+upgrade step fills them with the values such files were fitted with (the
+parameter table, :mod:`skrcd._parameters`), never with today's defaults; any
+other missing parameter is a damaged file.
 """
 
 from __future__ import annotations
@@ -504,6 +510,9 @@ def save(estimator, path):
         warnings.warn("; ".join(notes), UserWarning, stacklevel=user_stacklevel())
     meta = {"class": class_path(estimator), "params": params, "unsaved_params": unsaved, "attributes": attrs,
             "networks": networks, "skipped": skipped}
+    schema = getattr(type(estimator), "_params_schema", None)
+    if schema is not None:
+        meta["params_schema"] = schema
     return write_archive(path, "model", meta, {"networks": states, "arrays": arrays})
 
 
@@ -572,8 +581,6 @@ def _load(path, cls, meta, raw, target, teacher, discriminator):
     # 1. the metadata, checked before any tensor is unpickled
     klass = _estimator_class(reader.get(meta, "class", str, "class"), cls)
     params, unsaved = _read_params(reader, meta, klass)
-    for name, value in _BEFORE_THE_PARAMETER.items():  # files older than a parameter were fitted this way
-        params.setdefault(name, value)
     overrides = {"teacher": teacher, "discriminator": discriminator}
     for name in unsaved:
         params[name] = overrides.get(name)
@@ -640,8 +647,31 @@ def _load(path, cls, meta, raw, target, teacher, discriminator):
 
 #: What a parameter added after a file was written stands for in that file: the behaviour before the parameter
 #: existed (which may differ from its default today).
-_BEFORE_THE_PARAMETER = {"teacher_method": "dann", "n_teachers": 1, "dc_features": "teacher", "source_ce_weight": 0.0,
-                         "selection_balance": "none"}
+def _upgrade_params(reader, meta, klass, params, unsaved):
+    """The file's parameters brought to the class's parameter schema (``klass._params_schema``).
+
+    Files without ``params_schema`` are schema 1. ``klass._upgrade_params`` adds, one explicit step per schema,
+    the parameters a file's schema lacks with the values such files were fitted with; a parameter that is still
+    missing, or one the class does not have in a file of the current schema, is a damaged file. Schema 1 files may
+    hold parameters of development versions that no longer exist: they are dropped.
+    """
+    current = getattr(klass, "_params_schema", None)
+    if current is None:  # a class without a parameter schema: the parameters as saved
+        return params
+    schema = reader.get(meta, "params_schema", int, "params_schema", default=1)
+    if not 1 <= schema <= current:
+        raise reader.error("params_schema", f"{schema} is not a parameter schema this skrcd reads (1 to {current})"
+                           + ("; upgrade skrcd to load this file" if schema > current else ""))
+    params, missing = klass._upgrade_params(params, schema)
+    missing = [name for name in missing if name not in unsaved]
+    if missing:
+        raise reader.error("params", f"missing {', '.join(missing)}, which every file of parameter schema "
+                           f"{schema} holds")
+    if schema > 1:
+        unknown = sorted(set(params) - set(klass().get_params(deep=False)) - set(unsaved))
+        if unknown:
+            raise reader.error(f"params.{_name(unknown[0])}", f"not a parameter of {klass.__name__}")
+    return params
 
 
 def _read_params(reader, meta, klass):
@@ -654,6 +684,7 @@ def _read_params(reader, meta, klass):
     for name, value in unsaved.items():
         if not isinstance(value, str) or len(value) > 256:
             raise reader.error(f"unsaved_params.{_name(name)}", f"{short_repr(value)} is not a class path")
+    params = _upgrade_params(reader, meta, klass, params, unsaved)
     constraints = getattr(klass, "_parameter_constraints", {})
     for name, value in params.items():
         if name in constraints and name not in unsaved:

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["SelectionRecord"]
+from .._warnings import user_stacklevel
+
+__all__ = ["SelectionRecord", "SelectionCollapseWarning", "window_record", "warn_if_collapsed"]
+
+
+class SelectionCollapseWarning(ConvergenceWarning):
+    """The reinforced selection left the student (almost) without distillation, or without a class.
+
+    Issued after ``fit`` when, over the last 10 student epochs, the mean
+    distillation weight of the target windows is below 5 % (almost nothing was
+    distilled), or when the windows of a class the teacher predicts (three or
+    more of them) got a mean weight below 5 % (the class was not taught). Selecting
+    (almost) every window is not warned about: it is plain distillation, and
+    ``history_`` (``selected``) and ``selection_record_`` record it.
+    """
 
 
 class SelectionRecord:
@@ -82,3 +99,50 @@ class SelectionRecord:
         self._sums.copy_(state["sums"])
         self._advantage.copy_(state["advantage"])
         self.epochs = [] if state["epochs"] is None else list(state["epochs"].numpy())
+
+
+def window_record(stage, outputs):
+    """The selection record of a finished student stage, with the teacher's confidence and class per window."""
+    record = stage.finish_record()
+    confidence, predicted = outputs.target_probs().max(dim=1)
+    record["teacher_confidence"] = confidence.cpu().numpy().astype(np.float32)
+    record["teacher_class"] = predicted.cpu().numpy()
+    return record
+
+def warn_if_collapsed(record, classes, window=10, low=0.05, min_windows=3):
+    """Issue a :class:`SelectionCollapseWarning` when, over the last ``window`` epochs of ``record``, the mean
+    distillation weight of the target windows, or of the windows the teacher assigns to one class (``min_windows``
+    or more of them), was below ``low``."""
+    weights = record["weight"][-window:]
+    if not len(weights):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a window no epoch of the window saw
+        per_window = np.nanmean(weights, axis=0)
+    seen = np.isfinite(per_window)
+    if not seen.any():
+        return
+    overall = float(per_window[seen].mean())
+    problem = None
+    if overall < low:
+        problem = f"the target windows' mean distillation weight was {overall:.1%}: almost nothing was distilled"
+    else:
+        teacher_class = record["teacher_class"]
+        starved = []
+        for c in range(len(classes)):
+            members = seen & (teacher_class == c)
+            if members.sum() >= min_windows and per_window[members].mean() < low:
+                starved.append(f"{classes[c].tolist()!r} ({int(members.sum())} windows)")
+        if starved:
+            problem = (f"the windows the teacher assigns to class(es) {', '.join(starved)} had a mean "
+                       f"distillation weight below {low:.0%}: the student was not taught them")
+    if problem is None:
+        return
+    warnings.warn(
+        f"over the last {min(window, len(weights))} student epochs {problem}. selection_record_ holds each "
+        "window's share; selection_balance='class' (the default) keeps every class the teacher predicts taught, "
+        "and short training settings "
+        "(few student epochs or steps before learning_starts) are the usual cause of a selector that "
+        "distils nothing",
+        SelectionCollapseWarning, stacklevel=user_stacklevel(),
+    )

@@ -118,9 +118,6 @@ def checkpoint_lock(directory):
         yield path
     finally:
         os.close(fd)
-# parameters that do not change what training computes: ignored when matching a checkpoint
-_NOT_TRAINING = {"verbose", "callbacks", "checkpoint_dir", "checkpoint_every", "n_threads",
-                 "predict_batch_size", "device"}
 
 
 def _state_hash(module):
@@ -132,9 +129,14 @@ def _state_hash(module):
 
 
 def _training_fingerprint(est, split, y_idx):
+    # the parameters that do not change what training computes are ignored (imported here: the parameter table
+    # reads the training package's objective registry)
+    from .._parameters import RUN, parameters_of_stage
+
+    not_training = set(parameters_of_stage(RUN))
     params = {}
     for name, value in est.get_params(deep=False).items():
-        if name in _NOT_TRAINING:
+        if name in not_training:
             continue
         try:
             params[name] = encode(value)

@@ -657,6 +657,8 @@ class FitContext:
         The estimator's ``verbose``.
     warm_start : bool
         Whether the hooks continue from the fitted networks.
+    max_epochs : int or None
+        At most this many epochs per stage (``SKRCD_MAX_EPOCHS``); None: as asked.
 
     Examples
     --------
@@ -684,6 +686,7 @@ class FitContext:
     valid: tuple | None = None
     verbose: int = 0
     warm_start: bool = False
+    max_epochs: int | None = None
 
     def run(self, stage, n_epochs):
         """Train ``stage`` for ``n_epochs`` epochs with :func:`run_stage`, resuming and checkpointing.
@@ -705,6 +708,8 @@ class FitContext:
         """
         if self.interrupted is not None:  # an earlier stage of this fit was stopped
             return False
+        if self.max_epochs is not None:
+            n_epochs = min(n_epochs, self.max_epochs)
         start, extra = (0, []) if self.checkpoints is None else self.checkpoints.prepare(stage, self.generator, n_epochs)
         callbacks = [*self.callbacks, *self.role_callbacks.get(self.role, ()), *extra]
         try:

@@ -307,3 +307,48 @@ def test_save_refuses_metadata_that_load_would_refuse(fitted, tmp_path):
     with pytest.raises(ValueError, match="more than the 8388608 a skrcd file may hold"):
         est.save(tmp_path / "m.skrcd")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ parameter schema
+def test_a_file_records_its_parameter_schema(saved):
+    from skrcd._parameters import PARAMS_SCHEMA
+
+    assert read_metadata(saved)["params_schema"] == PARAMS_SCHEMA == RCDKDClassifier._params_schema
+
+
+def test_a_schema_1_file_gets_the_values_it_was_fitted_with_not_todays_defaults(fitted, saved, data, tmp_path):
+    from skrcd._parameters import PARAMETERS
+
+    added = {p.name: p.before for p in PARAMETERS if p.since == 2}
+    assert {"selection_balance", "n_teachers", "teacher_method", "source_ce_weight"} <= set(added)
+    meta = read_metadata(saved)
+    del meta["params_schema"]
+    for name in added:
+        meta["params"].pop(name, None)
+        meta.get("unsaved_params", {}).pop(name, None)
+    meta["params"]["an_old_development_parameter"] = 3  # schema 1 files may hold such names: dropped
+    with pytest.warns(UserWarning, match="unknown to this skrcd were dropped: an_old_development_parameter"):
+        loaded = load(_rewrite(saved, tmp_path / "schema1.skrcd", meta=meta))
+    params = loaded.get_params()
+    for name, value in added.items():
+        assert params[name] == value, name
+    # a parameter whose value today's default would change: the file's fit used the value before it existed
+    assert params["selection_balance"] == "none" != RCDKDClassifier().selection_balance
+    np.testing.assert_array_equal(loaded.predict(data[2]), fitted.predict(data[2]))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m["params"].pop("temperature"), "params: missing temperature, which every file of parameter schema 2"),
+    (lambda m: m.pop("params_schema") and m["params"].pop("kd_weight"),
+     "params: missing kd_weight, which every file of parameter schema 1"),
+    (lambda m: m["params"].update(not_a_parameter=1), "params.not_a_parameter: not a parameter of RCDKDClassifier"),
+    (lambda m: m.update(params_schema=99), "params_schema: 99 is not a parameter schema .*upgrade skrcd"),
+    (lambda m: m.update(params_schema=0), "params_schema: 0 is not a parameter schema"),
+    (lambda m: m.update(params_schema="2"), "params_schema: a str .*not an int"),
+], ids=["missing_in_the_current_schema", "missing_in_schema_1", "unknown_in_the_current_schema", "newer_schema",
+        "schema_0", "schema_not_an_int"])
+def test_a_damaged_or_newer_parameter_schema_is_named(saved, tmp_path, edit, match):
+    meta = read_metadata(saved)
+    edit(meta)
+    with pytest.raises(ModelFileError, match=match):
+        load(_rewrite(saved, tmp_path / "damaged.skrcd", meta=meta))

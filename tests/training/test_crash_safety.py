@@ -1,9 +1,10 @@
 """A process killed (SIGKILL) while it saves a model or writes a checkpoint leaves the previous file loadable.
 
-One child process imports skrcd once, then forks writers and kills each at a random moment: a writer that saves a
-model file over and over, and one that fits with checkpoints written every epoch (each writer's ``fsync`` sleeps
-30 or 50 ms first, so that most kills land inside a write). After each kill the file is copied aside; this process then
-loads every copy.
+One child process imports skrcd once, then forks writers, each of which kills itself at one chosen point of the
+write (no timer): after the metadata member and before the tensors, before the ``fsync``, before the rename, and
+after the rename before the folder's ``fsync``. Model files are saved over a previous one; checkpoints are killed
+in their second write of a fit, so the checkpoint left behind is the killed fit's own first one. After each kill
+the file is copied aside; this process then loads every copy and resumes a fit from a killed fit's checkpoint.
 """
 
 import json
@@ -25,54 +26,87 @@ from skrcd.training import CHECKPOINT_FILE
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 
 PARAMS = dict(TINY, teacher_epochs=2, student_epochs=2, checkpoint_every=1)
+#: Where a writer kills itself; all but the last leave the write's temporary file behind.
+POINTS = ("before_the_tensors", "before_fsync", "before_rename", "after_rename")
 
 CHILD = textwrap.dedent("""
-    import json, os, random, shutil, signal, sys, time
+    import json, os, shutil, signal, sys, zipfile
     import torch
     torch.set_num_threads(1)
+    import skrcd.persistence.archive as archive
     from skrcd import RCDKDClassifier
     from skrcd.datasets import make_domain_shift
 
     model, ckdir, out = sys.argv[1], sys.argv[2], sys.argv[3]
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(sys.argv[4]).items()}
+    points = json.loads(sys.argv[5])
     X_src, y_src, X_tgt, _ = make_domain_shift(n_source=20, n_target=16, n_classes=3, length=16, random_state=0)
     clf = RCDKDClassifier.load(model)
-    clf.save(model)  # a whole save before the forks: what it imports lazily is loaded once, not in each killed child
-    rng = random.Random(0)
+    clf.save(model)  # a whole save before the forks: what it imports lazily is loaded once, not in each child
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def kill_at(point, on_write):
+        # on the on_write-th archive written by this process, die at point
+        writes = [0]
+        write_archive = archive.write_archive
+
+        def counting(*args, **kwargs):
+            writes[0] += 1
+            return write_archive(*args, **kwargs)
+
+        def armed():
+            return writes[0] == on_write
+
+        archive.write_archive = counting
+        import skrcd.persistence.model_file as model_file, skrcd.training.checkpoints as checkpoints
+        model_file.write_archive = checkpoints.write_archive = counting
+        if point == "before_the_tensors":
+            writestr = zipfile.ZipFile.writestr
+            def guarded(self, info, data, *args, **kwargs):
+                if armed() and getattr(info, "filename", info) == "tensors.pt":
+                    die()
+                return writestr(self, info, data, *args, **kwargs)
+            zipfile.ZipFile.writestr = guarded
+        elif point == "before_fsync":
+            fsync = os.fsync
+            os.fsync = lambda fd: die() if armed() else fsync(fd)
+        elif point == "before_rename":
+            replace = os.replace
+            os.replace = lambda a, b: die() if armed() else replace(a, b)
+        else:
+            fsync_dir = archive._fsync_directory
+            archive._fsync_directory = lambda p: die() if armed() else fsync_dir(p)
+
     report = {"model": [], "checkpoint": []}
-
-    def writer(kind):
-        fsync, pause = os.fsync, 0.03 if kind == "model" else 0.05
-        os.fsync = lambda fd: (time.sleep(pause), fsync(fd))  # a wider window inside the write: kills land there often
-        if kind == "model":
-            while True:
-                clf.save(model)
-        while True:
-            RCDKDClassifier(**params, checkpoint_dir=ckdir).fit(X_src, y_src, X_tgt)
-
-    for kind, delays in (("model", (0.01, 0.12)), ("checkpoint", (0.05, 0.4))):
+    for kind in ("model", "checkpoint"):
         target = model if kind == "model" else os.path.join(ckdir, "checkpoint.skrcd")
-        for i in range(6):
+        for point in points:
             pid = os.fork()
             if pid == 0:
                 try:
-                    writer(kind)
+                    if kind == "model":
+                        kill_at(point, 1)
+                        clf.save(model)
+                    else:
+                        kill_at(point, 2)
+                        RCDKDClassifier(**params, checkpoint_dir=ckdir).fit(X_src, y_src, X_tgt)
                 finally:
-                    os._exit(0)
-            time.sleep(rng.uniform(*delays))
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+                    os._exit(0)  # reached only if the kill point was never met
+            _, status = os.waitpid(pid, 0)
             folder = os.path.dirname(target)
             tmp = [n for n in os.listdir(folder) if n.startswith(f".skrcd-{pid}-") and n.endswith(".tmp")]
-            copy = os.path.join(out, f"{kind}{i}.skrcd")
+            copy = os.path.join(out, f"{kind}_{point}.skrcd")
             shutil.copy(target, copy)
-            report[kind].append({"copy": copy, "interrupted_write": bool(tmp)})
+            report[kind].append({"point": point, "killed": os.WIFSIGNALED(status)
+                                 and os.WTERMSIG(status) == signal.SIGKILL, "left_tmp": bool(tmp), "copy": copy})
     print(json.dumps(report))
 """)
 
 
 @pytest.mark.slow
-def test_sigkill_during_save_or_checkpoint_leaves_the_previous_file_loadable(tmp_path):
+def test_sigkill_at_each_point_of_a_write_leaves_a_loadable_file(tmp_path):
     X_src, y_src, X_tgt, _ = make_domain_shift(n_source=20, n_target=16, n_classes=3, length=16, random_state=0)
     ckdir, out = tmp_path / "ckpt", tmp_path / "copies"
     out.mkdir()
@@ -80,21 +114,23 @@ def test_sigkill_during_save_or_checkpoint_leaves_the_previous_file_loadable(tmp
     model = clf.save(tmp_path / "model.skrcd")  # the previous model file
     expected = clf.predict_proba(X_tgt)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), *sys.path]))
-    done = subprocess.run([sys.executable, "-c", CHILD, str(model), str(ckdir), str(out), json.dumps(PARAMS)],
-                          capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run([sys.executable, "-c", CHILD, str(model), str(ckdir), str(out), json.dumps(PARAMS),
+                           json.dumps(POINTS)], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(report["model"]) == len(report["checkpoint"]) == 6
-    assert any(r["interrupted_write"] for r in report["model"])  # some kills landed in the middle of a write
-    assert any(r["interrupted_write"] for r in report["checkpoint"])
-    for r in report["model"]:
+    for kind in ("model", "checkpoint"):
+        assert [r["point"] for r in report[kind]] == list(POINTS)
+        for r in report[kind]:
+            assert r["killed"], r  # every writer died at its point
+            assert r["left_tmp"] == (r["point"] != "after_rename"), r  # killed inside the write, or just after
+    for r in report["model"]:  # the previous file, or (after the rename) the same estimator saved again
         np.testing.assert_array_equal(load(r["copy"]).predict_proba(X_tgt), expected)
     for r in report["checkpoint"]:
         meta, _ = read_archive(r["copy"], "checkpoint")
-        assert meta["stage"] in ("teacher", "student")
-    # and a fit resumes from the checkpoint a killed fit left behind
+        assert meta["stage"] == "teacher" and meta["epoch"] == (2 if r["point"] == "after_rename" else 1), meta
+    # a fit resumes from the checkpoint a killed fit left behind and ends where an uninterrupted fit ends
     resume_dir = tmp_path / "resume"
     resume_dir.mkdir()
-    os.replace(report["checkpoint"][-1]["copy"], resume_dir / CHECKPOINT_FILE)
+    os.replace(report["checkpoint"][0]["copy"], resume_dir / CHECKPOINT_FILE)
     resumed = RCDKDClassifier(**dict(PARAMS, checkpoint_dir=resume_dir)).fit(X_src, y_src, X_tgt, resume=True)
     np.testing.assert_array_equal(resumed.predict_proba(X_tgt), expected)
