@@ -75,6 +75,7 @@ __all__ = [
     "check_network_output",
     "find_non_finite",
     "channel_stats",
+    "balanced_domain_stats",
     "standardized_tensor",
     "warn_unstandardized_scale",
     "LengthMismatchWarning",

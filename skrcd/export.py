@@ -68,7 +68,7 @@ class StudentWithStandardization(nn.Module):
 
 
 class _PlanarCNN(nn.Module):
-    """A :class:`~skrcd.networks.CNN1D` for inference, rewritten as 2D layers of height 1.
+    """A :class:`~skrcd.nn.CNN1D` for inference, rewritten as 2D layers of height 1.
 
     Same function as ``StudentWithStandardization(cnn, mean, std)``: batch norm is
     folded into the convolutions, ``1/std`` into the first convolution's weights
@@ -152,7 +152,7 @@ def network_module(estimator, network="student", *, optimize=False):
         A fitted estimator.
     network : {"student", "teacher"}, default="student"
     optimize : bool, default=False
-        Return the inference form written to ONNX files: a :class:`~skrcd.networks.CNN1D`
+        Return the inference form written to ONNX files: a :class:`~skrcd.nn.CNN1D`
         with batch norm and ``1/std`` folded into its convolutions, written as 2D
         convolutions of height 1. Networks of another kind (a TCN or custom
         teacher) are returned as with ``optimize=False``.

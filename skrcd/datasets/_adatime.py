@@ -75,7 +75,7 @@ class AdaTimeDataset:
     domain_key: str = "domain"
 
     def array_specs(self):
-        """What :func:`~skrcd.datasets._base.read_npz` checks in the cached file."""
+        """What ``read_npz`` checks in the cached file."""
         return {
             "X": ArraySpec(("n", self.channels, self.length), "f", finite=True),
             "y": ArraySpec(("n",), "iu", (0, len(self.classes) - 1)),

@@ -247,11 +247,11 @@ def fetch_cwru(data_home=None, url=None, files=None, sha256=None, force=False, t
     ----------
     data_home : str or path-like, optional
     url : str, optional
-        URL template with a ``{number}`` field; default :data:`CWRU_URL`.
+        URL template with a ``{number}`` field; default ``CWRU_URL``.
     files : dict, optional
         Class -> recording numbers at loads 0..3; default :data:`CWRU_FILES`.
     sha256 : dict of {int: str}, optional
-        Expected digests by recording number; default :data:`CWRU_SHA256`. A
+        Expected digests by recording number; default ``CWRU_SHA256``. A
         recording without one is kept with an
         :class:`~skrcd.datasets.UnverifiedDownloadWarning` naming its digest.
     force : bool, default=False

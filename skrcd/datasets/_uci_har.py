@@ -284,7 +284,7 @@ def fetch_uci_har(data_home=None, urls=None, sha256=None, force=False, timeout=6
     data_home : str or path-like, optional
         See :func:`~skrcd.datasets.get_data_home`.
     urls : str or sequence of str, optional
-        Mirrors to try in order; default: the URLs of :data:`UCI_HAR_URLS`.
+        Mirrors to try in order; default: the URLs of ``UCI_HAR_URLS``.
     sha256 : str, optional
         Expected digest of the archive; default: the one recorded with the URL (none
         yet: such downloads warn with the digest to record).

@@ -31,7 +31,7 @@ metadata cap. Corrupt, truncated, foreign or too-new files raise
 The parameters carry a schema number (``params_schema``; files without one are
 schema 1). A file of an older schema lacks the parameters added since: each
 upgrade step fills them with the values such files were fitted with (the
-parameter table, :mod:`skrcd._parameters`), never with today's defaults; any
+parameter table, ``skrcd/_parameters.py``), never with today's defaults; any
 other missing parameter is a damaged file.
 """
 
@@ -517,7 +517,7 @@ def save(estimator, path):
 
 
 def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
-    """Load an estimator saved by :func:`save`; executes no code from the file.
+    """Load an estimator saved by :func:`~skrcd.persistence.model_file.save`; executes no code from the file.
 
     The file is untrusted input: only the estimator classes already defined are
     built, only fitted-attribute names that shadow nothing on the class are set,
@@ -534,7 +534,7 @@ def load(path, cls=None, *, teacher=None, discriminator=None, device=None):
     path : str or path-like
     cls : type, optional
         The class expected (the file's class must be it or one of its
-        subclasses); any :class:`ModelFileMixin` subclass by default.
+        subclasses); any :class:`~skrcd.persistence.model_file.ModelFileMixin` subclass by default.
     teacher, discriminator : torch.nn.Module, optional
         Modules of the same architecture as a custom teacher/discriminator that
         was passed to the saved estimator: their copies receive the saved weights

@@ -125,7 +125,7 @@ class SelectionStrategy:
             The student's softmax predictions.
         teacher_probs : torch.Tensor of shape (n, n_classes) or None
             The teacher's mean MC-dropout predictions (None unless
-            :attr:`needs_teacher_uncertainty`).
+            ``needs_teacher_uncertainty``).
 
         Returns
         -------

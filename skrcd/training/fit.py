@@ -1,7 +1,7 @@
 """One fit of an estimator: its stages in order, under the fit's seed, threads, device and Ctrl-C handling.
 
 :func:`train_networks` is what ``RCDKDClassifier.fit`` runs once its inputs are checked
-(:func:`skrcd._fit_data.prepare_fit_data`): it moves the data to the device, calls the estimator's stage hooks
+(``skrcd._fit_data.prepare_fit_data``): it moves the data to the device, calls the estimator's stage hooks
 (``fit_teacher``, then ``fit_student``) through one :class:`~skrcd.training.FitContext`, and sets the fitted
 attributes that do not belong to a stage (``history_``, ``fit_time_``, ``interrupted_``, ``n_parameters_``).
 """

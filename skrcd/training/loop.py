@@ -1,4 +1,4 @@
-"""The one training loop of skrcd, on skorch's callback protocol: :class:`StageNet`, :func:`run_stage`.
+"""The one training loop of skrcd, on skorch's callback protocol: :class:`~skrcd.training.loop.StageNet`, :func:`~skrcd.training.loop.run_stage`.
 
 Each training stage (the teacher's DANN, the student's distillation, a baseline's
 stage) runs as one skorch fit of a :class:`StageNet`, a
@@ -662,7 +662,7 @@ class FitContext:
 
     Examples
     --------
-    A stage hook of an estimator subclass (as in :mod:`skrcd.baselines`) builds
+    A stage hook of an estimator subclass (as in ``skrcd.baselines``) builds
     its networks and stage from the context, then runs the stage through it::
 
         def fit_student(self, ctx):
@@ -693,7 +693,7 @@ class FitContext:
 
         A callback's stop request (``EarlyStopping``) ends the stage normally. A
         Ctrl-C ends it gracefully (see :func:`run_stage`): the stage keeps its last
-        completed epoch, :attr:`interrupted` says where, and the stages run after
+        completed epoch, ``interrupted`` says where, and the stages run after
         it in the same fit do nothing.
 
         Parameters

@@ -89,7 +89,7 @@ def source_cross_entropy(logits, data, idx):
 class TrainingStage:
     """One stage of training; the loop calls its hooks.
 
-    Subclasses set :attr:`name` and implement :meth:`train_step`.
+    Subclasses set ``name`` and implement :meth:`train_step`.
 
     Examples
     --------
@@ -402,7 +402,7 @@ class DistillationStage(TrainingStage):
             self.student.load_state_dict(self.ema.state_dict())
 
     def finish_record(self):
-        """Close the last epoch of :attr:`record` and return it as arrays (see :class:`~skrcd.selection.SelectionRecord`)."""
+        """Close the last epoch of ``record`` and return it as arrays (see :class:`~skrcd.selection.record.SelectionRecord`)."""
         if self.record._sums[2].any():
             self.record.end_epoch()
         return self.record.result()
