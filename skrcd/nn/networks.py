@@ -37,6 +37,15 @@ class ConfigMixin:
 
     :meth:`get_config` reads them back, so a network can be rebuilt from plain
     values without looking inside it.
+
+    Examples
+    --------
+    >>> from skrcd.nn import DomainDiscriminator
+    >>> disc = DomainDiscriminator(32, hidden=16)
+    >>> disc.get_config()
+    {'in_features': 32, 'hidden': 16}
+    >>> type(disc)(**disc.get_config()).get_config() == disc.get_config()
+    True
     """
 
     def get_config(self):
@@ -46,11 +55,6 @@ class ConfigMixin:
         -------
         dict
             ``type(self)(**self.get_config())`` builds the same architecture.
-
-        Examples
-        --------
-        >>> DomainDiscriminator(32, hidden=16).get_config()
-        {'in_features': 32, 'hidden': 16}
         """
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {name: getattr(self, name) for name in names}

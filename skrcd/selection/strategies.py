@@ -93,25 +93,10 @@ class SelectionStrategy:
         return None
 
     def setup(self, state_dim, device, generator=None):
-        """Build whatever needs the state size and device (called once per fit).
-
-        Examples
-        --------
-        >>> import torch
-        >>> strategy = make_selection("rl", hidden=16)
-        >>> strategy.setup(state_dim=8, device=torch.device("cpu"))
-        >>> strategy.selector.state_dim
-        8
-        """
+        """Build whatever needs the state size and device (called once per fit)."""
 
     def state_size(self, feature_size, n_classes):
-        """Size of a row of :meth:`make_state` (the state the strategy decides on).
-
-        Examples
-        --------
-        >>> SelectionStrategy().state_size(32, n_classes=6)
-        32
-        """
+        """Size of a row of :meth:`make_state` (the state the strategy decides on)."""
         return feature_size
 
     def make_state(self, features, student_probs, teacher_probs):
@@ -130,47 +115,18 @@ class SelectionStrategy:
         Returns
         -------
         torch.Tensor of shape (n, state_size)
-
-        Examples
-        --------
-        >>> import torch
-        >>> SelectionStrategy().make_state(torch.ones(2, 3), None, None).shape
-        torch.Size([2, 3])
         """
         return features
 
     def weights(self, action):
-        """Per-sample weights of the distillation loss for the actions just chosen (the 0/1 actions here).
-
-        Examples
-        --------
-        >>> import torch
-        >>> SelectionStrategy().weights(torch.tensor([1, 0, 1])).tolist()
-        [1, 0, 1]
-        """
+        """Per-sample weights of the distillation loss for the actions just chosen (the 0/1 actions here)."""
         return action
 
     def on_epoch_begin(self, epoch):
-        """Called at the start of each student epoch (0-based).
-
-        Examples
-        --------
-        >>> import torch
-        >>> s = SelectRandom(rate=[1.0, 0.0])  # one rate per epoch
-        >>> s.on_epoch_begin(1)
-        >>> s.select(torch.zeros(3, 4), episode=0).tolist()
-        [0, 0, 0]
-        """
+        """Called at the start of each student epoch (0-based)."""
 
     def select(self, state, episode):
-        """Return a long tensor of 0/1 actions, one per row of ``state``.
-
-        Examples
-        --------
-        >>> import torch
-        >>> SelectAll().select(torch.zeros(2, 4), episode=0).tolist()
-        [1, 1]
-        """
+        """Return a long tensor of 0/1 actions, one per row of ``state``."""
         return torch.ones(state.shape[0], dtype=torch.long, device=state.device)
 
     def observe(self, state, action, student_probs, teacher_probs, episode, last):
@@ -179,30 +135,11 @@ class SelectionStrategy:
         ``student_probs`` and ``teacher_probs`` are the student's predictions and
         the teacher's mean MC-dropout predictions on the batch; ``last`` marks the
         batch's last episode.
-
-        Examples
-        --------
-        >>> import torch
-        >>> strategy = make_selection("rl", hidden=16)
-        >>> strategy.setup(4, torch.device("cpu"))
-        >>> s = torch.randn(6, 4)
-        >>> p = torch.full((6, 3), 1 / 3)
-        >>> logs = strategy.observe(s, strategy.select(s, 0), p, p, episode=0, last=False)
-        >>> sorted(logs)
-        ['reward']
-        >>> SelectAll().observe(s, None, p, p, 0, True)  # nothing to learn
-        {}
         """
         return {}
 
     def state_dict(self):
-        """Learned state between epochs, for checkpoints (plain tensors and values).
-
-        Examples
-        --------
-        >>> SelectAll().state_dict()
-        {}
-        """
+        """Learned state between epochs, for checkpoints (plain tensors and values)."""
         return {}
 
     def load_state_dict(self, state):
@@ -391,15 +328,7 @@ class ReinforcedSelection(SelectionStrategy):
         return torch.sigmoid(self.selector.last_advantage / self.soft_temperature)
 
     def state_dict(self):
-        """The selector's networks and noise, its replay memory and its optimiser.
-
-        Examples
-        --------
-        >>> strat = ReinforcedSelection(hidden=8)
-        >>> strat.setup(state_dim=4, device="cpu")
-        >>> sorted(strat.state_dict())
-        ['memory', 'optimizer', 'selector']
-        """
+        """The selector's networks and noise, its replay memory and its optimiser."""
         sel = self.selector
         if sel is None:
             return {}

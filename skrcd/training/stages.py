@@ -128,14 +128,6 @@ class TrainingStage:
         dict
             ``{"modules": [state dict per module], "optimizer": state dict}``
             (references to the live tensors, not copies).
-
-        Examples
-        --------
-        >>> from skrcd.nn import CNN1D
-        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
-        >>> stage = SourceOnlyStage(CNN1D(2, 2, (4, 4, 4)), data)
-        >>> sorted(stage.state_dict())
-        ['modules', 'optimizer']
         """
         state = {"modules": [m.state_dict() for m in self.modules()]}
         optimizer = getattr(self, "optimizer", None)
@@ -149,18 +141,6 @@ class TrainingStage:
         Parameters
         ----------
         state : dict
-
-        Examples
-        --------
-        >>> import copy
-        >>> from skrcd.nn import CNN1D
-        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
-        >>> stage = SourceOnlyStage(CNN1D(2, 2, (4, 4, 4)), data)
-        >>> saved = copy.deepcopy(stage.state_dict())
-        >>> _ = stage.train_step(torch.arange(4), torch.arange(4), 0.0)
-        >>> stage.load_state_dict(saved)
-        >>> torch.equal(stage.model.head.weight, saved["modules"][0]["head.weight"])
-        True
         """
         modules = self.modules()
         if len(modules) != len(state["modules"]):

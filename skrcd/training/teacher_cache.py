@@ -96,19 +96,6 @@ class TeacherOutputs:
         Parameters
         ----------
         log_ratio : torch.Tensor of shape (n_classes,) or None
-
-        Examples
-        --------
-        >>> import math
-        >>> from skrcd.nn import CNN1D
-        >>> from skrcd.training import DomainTensors
-        >>> data = DomainTensors(torch.randn(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.randn(3, 2, 16))
-        >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
-        >>> plain, _, _ = outputs.batch(torch.arange(2), torch.arange(3))
-        >>> outputs.set_prior_shift(torch.tensor([0.0, math.log(2.0)]))
-        >>> shifted, _, mc = outputs.batch(torch.arange(2), torch.arange(3))
-        >>> bool(torch.allclose(shifted - plain, torch.tensor([0.0, math.log(2.0)]))), bool(torch.allclose(mc.sum(1), torch.ones(3)))
-        (True, True)
         """
         self.prior_shift = None if log_ratio is None else log_ratio.to(self.tgt_logits.device, self.tgt_logits.dtype)
 
@@ -156,32 +143,11 @@ class TeacherOutputs:
         self.tgt_mc = self.mc_probs(self.data.X_tgt) if (self.need_mc and self.refresh in ("fit", "epoch")) else None
 
     def state_dict(self):
-        """The cached MC statistics (drawn with dropout noise, so not recomputable).
-
-        Examples
-        --------
-        >>> from skrcd.nn import CNN1D
-        >>> from skrcd.training import DomainTensors
-        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
-        >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
-        >>> outputs.state_dict()["tgt_mc"].shape
-        torch.Size([4, 2])
-        """
+        """The cached MC statistics (drawn with dropout noise, so not recomputable)."""
         return {"tgt_mc": self.tgt_mc}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned.
-
-        Examples
-        --------
-        >>> from skrcd.nn import CNN1D
-        >>> from skrcd.training import DomainTensors
-        >>> data = DomainTensors(torch.zeros(4, 2, 16), torch.tensor([0, 1, 0, 1]), torch.zeros(4, 2, 16))
-        >>> outputs = TeacherOutputs(CNN1D(2, 2, (4, 4, 4)), data, mc_passes=2)
-        >>> outputs.load_state_dict({"tgt_mc": torch.full((4, 2), 0.5)})
-        >>> float(outputs.tgt_mc.sum())
-        4.0
-        """
+        """Restore what :meth:`state_dict` returned."""
         mc = state["tgt_mc"]
         self.tgt_mc = None if mc is None else mc.to(self.tgt_logits.device)
 
