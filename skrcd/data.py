@@ -1039,17 +1039,12 @@ def find_non_finite(module, panels=(), batch_size=4096):
             return f"weight {name}"
     if not panels:
         return None
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode():
-            for arg, X in panels.items():
-                for i in range(0, X.shape[0], batch_size):
-                    logits, features = module(X[i : i + batch_size])
-                    if not bool(torch.isfinite(logits).all()):
-                        return f"logits on {arg}"
-                    if not bool(torch.isfinite(features).all()):
-                        return f"features on {arg}"
-    finally:
-        module.train(was_training)
+    from .nn.networks import eval_forward
+
+    for arg, X in panels.items():
+        logits, features = eval_forward(module, X, batch_size)
+        if not bool(torch.isfinite(logits).all()):
+            return f"logits on {arg}"
+        if features is not None and not bool(torch.isfinite(features).all()):
+            return f"features on {arg}"
     return None

@@ -19,6 +19,7 @@ from .networks import (
     TeacherEnsemble,
     TimeFrequencyCNN,
     count_parameters,
+    eval_forward,
     feature_size,
     grad_reverse,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "ConfigMixin",
     "grad_reverse",
     "count_parameters",
+    "eval_forward",
     "feature_size",
     "distillation_loss",
     "domain_adversarial_loss",

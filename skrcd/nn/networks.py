@@ -29,6 +29,7 @@ __all__ = [
     "grad_reverse",
     "count_parameters",
     "feature_size",
+    "eval_forward",
 ]
 
 
@@ -382,6 +383,46 @@ class TeacherEnsemble(nn.Module):
         outs = [m(x) for m in self.members]
         log_probs = torch.log_softmax(torch.stack([logits for logits, _ in outs]), dim=2)
         return torch.logsumexp(log_probs, dim=0) - math.log(len(outs)), outs[0][1]
+
+
+def eval_forward(module: nn.Module, X: torch.Tensor, batch_size: int):
+    """The outputs of ``module`` on ``X`` in evaluation mode, without gradients, ``batch_size`` rows at a time.
+
+    The module's training mode is restored afterwards.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Returns ``(logits, features)``, or logits alone.
+    X : torch.Tensor of shape (n, channels, length)
+    batch_size : int
+
+    Returns
+    -------
+    logits : torch.Tensor of shape (n, n_classes)
+    features : torch.Tensor of shape (n, n_features) or None
+        None for a module that returns logits alone.
+
+    Examples
+    --------
+    >>> net = CNN1D(2, 3, channels=(4, 4, 4))
+    >>> logits, features = eval_forward(net, torch.randn(10, 2, 16), batch_size=4)
+    >>> tuple(logits.shape), tuple(features.shape), net.training  # dropout off inside, mode restored
+    ((10, 3), (10, 4), True)
+    """
+    was_training = module.training
+    module.eval()
+    logits, features = [], []
+    try:
+        with torch.no_grad():
+            for i in range(0, X.shape[0], batch_size):
+                out = module(X[i : i + batch_size])
+                logits.append(out[0] if isinstance(out, tuple) else out)
+                if isinstance(out, tuple):
+                    features.append(out[1])
+    finally:
+        module.train(was_training)
+    return torch.cat(logits), (torch.cat(features) if features else None)
 
 
 def count_parameters(module: nn.Module) -> int:

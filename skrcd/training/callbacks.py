@@ -11,6 +11,8 @@ import math
 import torch
 from skorch.callbacks import Callback, PassthroughScoring
 
+from ..nn.networks import eval_forward
+
 __all__ = ["EpochProgressBar", "TargetEntropy"]
 
 
@@ -86,17 +88,9 @@ class TargetEntropy(Callback):
         self.best_score_ = _best_so_far(net.history, self.name, lower_is_better=True)
 
     def on_epoch_end(self, net, **kwargs):
-        module, X = net.module_, net.data_.X_tgt
-        was_training = module.training
-        module.eval()
-        total = torch.zeros((), device=X.device)
-        with torch.no_grad():
-            for i in range(0, X.shape[0], self.batch_size):
-                out = module(X[i : i + self.batch_size])
-                logits = out[0] if isinstance(out, tuple) else out
-                total += torch.special.entr(torch.softmax(logits, dim=1)).sum()
-        module.train(was_training)
-        score = float(total) / max(X.shape[0], 1)
+        X = net.data_.X_tgt
+        logits, _ = eval_forward(net.module_, X, self.batch_size)
+        score = float(torch.special.entr(torch.softmax(logits, dim=1)).sum()) / max(X.shape[0], 1)
         is_best = score < self.best_score_
         if is_best:
             self.best_score_ = score

@@ -7,6 +7,8 @@ import contextlib
 import torch
 from torch import nn
 
+from ..nn.networks import eval_forward
+
 __all__ = ["TeacherOutputs", "mc_dropout_mode"]
 
 #: torch's dropout layers (the classes MC-dropout keeps active in eval mode)
@@ -120,10 +122,8 @@ class TeacherOutputs:
         shifted = mc * self.prior_shift.exp()
         return shifted / shifted.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
-    @torch.no_grad()
     def _eval_forward(self, X):
-        outs = [self.teacher(X[i : i + self.chunk_size]) for i in range(0, X.shape[0], self.chunk_size)]
-        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+        return eval_forward(self.teacher, X, self.chunk_size)
 
     @torch.no_grad()
     def mc_probs(self, X):
