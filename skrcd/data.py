@@ -558,10 +558,9 @@ def check_same_channels(X, n_channels, name, reference="the training data"):
 
 
 def _runs(module, n_channels, length, device):
-    import torch
+    from .nn.networks import dry_run
 
-    with torch.no_grad():
-        module(torch.zeros(2, n_channels, length, device=device))
+    dry_run(module, n_channels, length, device)
 
 
 def _min_length(module, n_channels, device, start, limit):
@@ -972,15 +971,9 @@ def check_network_output(module, n_channels, length, n_classes, network="teacher
     """
     import torch
 
-    params = next(iter(module.parameters()), None)
-    device = params.device if params is not None else "cpu"
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            out = module(torch.zeros(2, n_channels, length, device=device))
-    finally:
-        module.train(was_training)
+    from .nn.networks import dry_run
+
+    out = dry_run(module, n_channels, length)
     how = f"the {network} network must return (logits, features) from forward"
     if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
         kinds = type(out).__name__

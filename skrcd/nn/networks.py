@@ -28,6 +28,7 @@ __all__ = [
     "TeacherEnsemble",
     "grad_reverse",
     "count_parameters",
+    "dry_run",
     "feature_size",
     "eval_forward",
 ]
@@ -446,6 +447,43 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def dry_run(module: nn.Module, in_channels: int, length: int, device=None):
+    """The output of ``module`` on a batch of two zero windows, in evaluation mode and without gradients.
+
+    The module's training mode is restored afterwards. It shows what a network returns and whether it runs on
+    ``length`` time steps, before any data go through it.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    in_channels, length : int
+        The shape of one window.
+    device : torch.device or str, optional
+        Where the zeros are made (default: where the module's first parameter is, else the CPU).
+
+    Returns
+    -------
+    object
+        What ``module`` returns (``(logits, features)`` for skrcd's networks).
+
+    Examples
+    --------
+    >>> logits, features = dry_run(CNN1D(3, 2), 3, 64)
+    >>> tuple(logits.shape), tuple(features.shape)
+    ((2, 2), (2, 128))
+    """
+    if device is None:
+        p = next(module.parameters(), None)
+        device = p.device if p is not None else "cpu"
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            return module(torch.zeros(2, in_channels, length, device=device))
+    finally:
+        module.train(was_training)
+
+
 def feature_size(module: nn.Module, in_channels: int, length: int) -> int:
     """Feature size of a ``(logits, features)`` network.
 
@@ -472,15 +510,7 @@ def feature_size(module: nn.Module, in_channels: int, length: int) -> int:
     n = getattr(module, "n_features", None)
     if isinstance(n, int):
         return n
-    p = next(module.parameters(), None)
-    device = p.device if p is not None else "cpu"
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            out = module(torch.zeros(2, in_channels, length, device=device))
-    finally:
-        module.train(was_training)
+    out = dry_run(module, in_channels, length)
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise TypeError(
             "a teacher/student module must return (logits, features) from forward; "
