@@ -389,10 +389,12 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         when there are several."""
         if isinstance(self.teacher, torch.nn.Module):
             return copy.deepcopy(self.teacher)
-        members = [self._teacher_network(name, n_channels, n_classes) for name in teacher_names(self.teacher, self.n_teachers)]
+        members = [self._teacher_network(name, n_channels, n_classes)
+                   for name in teacher_names(self.teacher, self.n_teachers)]
         return members[0] if len(members) == 1 else TeacherEnsemble(members)
 
     def _teacher_network(self, name, n_channels, n_classes):
+        """One teacher network of kind ``name`` (``"cnn"``, ``"tfcnn"`` or ``"tcn"``)."""
         if name == "tcn":
             return TCN(n_channels, n_classes, channels=self.teacher_channels or (75, 150), dropout=self.dropout)
         if name == "tfcnn":

@@ -187,7 +187,7 @@ def test_selection_record_one_point_per_target_window(fitted):
 
 def test_clear_error_without_matplotlib(fitted, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # import fails as if not installed
-    with pytest.raises(ImportError, match=r"skrcd\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib \(from a checkout: pip install -e '\.\[plot\]'\)"):
         plot_history(fitted[0])
 
 
