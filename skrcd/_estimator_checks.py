@@ -20,8 +20,8 @@ from .nn.networks import feature_size
 from .selection.dqn import DQNSelector
 from .training.loop import n_steps_per_epoch
 
-__all__ = ["REPLAY_MEMORY_BUDGET", "check_param_rules", "with_callback_params", "check_class_weight_values", "check_class_weight_keys",
-           "check_sizes", "replay_transitions", "check_warm_start", "check_warm_architecture", "all_callbacks",
+__all__ = ["REPLAY_MEMORY_BUDGET", "check_param_rules", "with_callback_params", "check_class_weight_values",
+           "check_class_weight_keys", "check_sizes", "replay_transitions", "check_warm_start", "check_warm_architecture", "all_callbacks",
            "check_monitors"]
 
 

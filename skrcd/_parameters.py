@@ -36,7 +36,8 @@ from .selection.strategies import SelectionStrategy
 from .training.adaptation import TEACHER_OBJECTIVES
 
 __all__ = ["TEACHER", "STUDENT", "RUN", "PARAMS_SCHEMA", "Parameter", "PARAMETERS", "TEACHER_NETWORKS",
-           "parameter_constraints", "parameters_of_stage", "parameters_section", "teacher_names", "upgrade_params", "document_parameters"]
+           "parameter_constraints", "parameters_of_stage", "parameters_section", "teacher_names", "upgrade_params",
+           "document_parameters"]
 
 #: Stages of a parameter (see the module docstring).
 TEACHER, STUDENT, RUN = "teacher", "student", "run"
@@ -97,7 +98,10 @@ class Parameter:
 
 
 PARAMETERS = (
-    Parameter("teacher", TEACHER, [Options(*TEACHER_NETWORKS), SequenceOf(Options(*TEACHER_NETWORKS), min_length=1), _MODULE], since=1,
+    Parameter("teacher", TEACHER, [Options(*TEACHER_NETWORKS),
+                                   SequenceOf(Options(*TEACHER_NETWORKS), min_length=1),
+                                   _MODULE],
+              since=1,
               kind='{"cnn", "tfcnn", "tcn"}, tuple of these or torch.nn.Module',
               doc="""
         Teacher network: the 1D-CNN, the time-frequency CNN (the CNN beside a
@@ -113,7 +117,9 @@ PARAMETERS = (
         Domain discriminator on teacher features (2 outputs); a new
         ``Linear(d, 64)-ReLU-Linear(64, 64)-ReLU-Linear(64, 2)`` when None.
         """),
-    Parameter("teacher_channels", TEACHER, [None, SequenceOf(Interval(Integral, 1, MAX_WIDTH), min_length=1, max_length=MAX_BLOCKS)], since=1,
+    Parameter("teacher_channels", TEACHER,
+              [None, SequenceOf(Interval(Integral, 1, MAX_WIDTH), min_length=1, max_length=MAX_BLOCKS)],
+              since=1,
               kind='tuple of int or None',
               doc="""
         Widths of the teacher's blocks; None means (64, 128, 128) for the CNN
@@ -289,7 +295,10 @@ PARAMETERS = (
         ``target_prior / source_prior`` (importance weighting), so that a class
         the target lacks is not taught and a rare one is not drowned.
         """),
-    Parameter("augment", STUDENT, [None, Options(*AUGMENT_PRESETS), InstanceOf(dict, "a dict of SensorAugment strengths")], since=2, before=None,
+    Parameter("augment", STUDENT, [None,
+                                   Options(*AUGMENT_PRESETS),
+                                   InstanceOf(dict, "a dict of SensorAugment strengths")],
+              since=2, before=None,
               kind='{"weak", "strong"}, dict or None',
               doc="""
         Sensor augmentations of the target windows the student trains on
@@ -339,7 +348,9 @@ PARAMETERS = (
         once per fit (looked up by sample index), each epoch, each mini-batch, or
         each episode (as the research code does).
         """),
-    Parameter("selection", STUDENT, [Options("rl", "all", "random", "confident"), InstanceOf(SelectionStrategy, "a SelectionStrategy")], since=1,
+    Parameter("selection", STUDENT, [Options("rl", "all", "random", "confident"),
+                                     InstanceOf(SelectionStrategy, "a SelectionStrategy")],
+              since=1,
               kind='{"rl", "all", "random", "confident"} or SelectionStrategy',
               doc="""
         Sample selection: the reinforced selector, every sample (KD ablation), a
@@ -491,7 +502,10 @@ PARAMETERS = (
         baseline's single stage is its student stage); run after ``callbacks``.
         """),
     Parameter("student_callbacks", STUDENT, [None, Callbacks()], since=2, before=None),  # documented with the one above
-    Parameter("train_split", TEACHER, [None, Interval(Real, 0, 1, closed="neither"), InstanceOf(ValidSplit, "a skorch ValidSplit")], since=2, before=None,
+    Parameter("train_split", TEACHER, [None,
+                                       Interval(Real, 0, 1, closed="neither"),
+                                       InstanceOf(ValidSplit, "a skorch ValidSplit")],
+              since=2, before=None,
               kind='float, skorch.dataset.ValidSplit or None',
               doc="""
         Hold out part of the labelled source for validation: a fraction in (0, 1)
@@ -501,7 +515,8 @@ PARAMETERS = (
         (source labels only: no target label is read), and the rows are not
         trained on. None (default, the paper's data use): every source row trains.
         """),
-    Parameter("class_weight", TEACHER, [None, Options("balanced"), InstanceOf(dict, "a dict {label: weight}")], since=2, before=None,
+    Parameter("class_weight", TEACHER, [None, Options("balanced"), InstanceOf(dict, "a dict {label: weight}")],
+              since=2, before=None,
               kind='"balanced", dict or None',
               doc="""
         Weights of the classes in the source cross-entropy terms (the teacher's
@@ -537,7 +552,10 @@ PARAMETERS = (
               doc="""
         Epochs between checkpoints (used only with ``checkpoint_dir``).
         """),
-    Parameter("random_state", TEACHER, [None, Interval(Integral, 0, 2**32 - 1), InstanceOf(np.random.RandomState, "a RandomState")], since=1,
+    Parameter("random_state", TEACHER, [None,
+                                        Interval(Integral, 0, 2**32 - 1),
+                                        InstanceOf(np.random.RandomState, "a RandomState")],
+              since=1,
               kind='int, RandomState or None',
               doc="""
         Seed of weights, shuffles, dropout and selector noise.
