@@ -116,6 +116,10 @@ def add_param_option(parser, example="standardize=joint"):
                              "else as a string; checked against the estimator's parameter table); repeatable")
 
 
+#: Python spellings of JSON literals, which ``--param`` would otherwise read as strings.
+_PYTHON_LITERALS = {"True": "true", "False": "false", "None": "null"}
+
+
 def parse_param_options(parser, items, reserved=None):
     """``--param`` values -> estimator parameters; an argparse error for a malformed item, name or value.
 
@@ -153,6 +157,8 @@ def parse_param_options(parser, items, reserved=None):
             parser.error(f"--param {name!r} is not an estimator parameter; known: {', '.join(sorted(known))}")
         if reserved and name in reserved:
             parser.error(f"--param {name}: this command sets {name} itself ({reserved[name]})")
+        if value in _PYTHON_LITERALS:
+            parser.error(f"--param {name}={value}: values are read as JSON; write {name}={_PYTHON_LITERALS[value]}")
         try:
             params[name] = json.loads(value)
         except json.JSONDecodeError:

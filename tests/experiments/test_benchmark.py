@@ -193,6 +193,8 @@ def test_resume_refuses_other_settings_and_results_keep_every_run(tmp_path, fits
     (["--n-jobs", "0"], "--n-jobs must be >= 1 or -1"),
     (["--param", "selector_hidden"], "--param 'selector_hidden' is not NAME=VALUE"),
     (["--param", "hidden=64"], "--param 'hidden' is not an estimator parameter"),
+    (["--param", "student_ema=True"], "--param student_ema=True: values are read as JSON; write student_ema=true"),
+    (["--variant", "v:reward_quantile=None"], "values are read as JSON; write reward_quantile=null"),
 ])
 def test_argument_errors_before_any_run(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.delenv("SKRCD_DATA_HOME", raising=False)
