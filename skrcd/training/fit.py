@@ -46,7 +46,7 @@ def train_networks(est, data, resume=False, warm=False):
     Parameters
     ----------
     est : skrcd.RCDKDClassifier
-        With ``classes_``, ``n_channels_``, ``n_timepoints_`` and the standardisation statistics set.
+        With ``classes_``, ``n_channels_`` and ``n_timepoints_`` set.
     data : skrcd._fit_data.FitData
     resume : bool, default=False
         Continue from the checkpoint in ``est.checkpoint_dir``.
@@ -59,8 +59,7 @@ def train_networks(est, data, resume=False, warm=False):
     if est.checkpoint_dir is not None or resume:
         checkpoints = FitCheckpoints(est, est.checkpoint_dir, est.checkpoint_every, resume, data.split, data.y_idx,
                                      device)
-    stats = getattr(est, "channel_mean_", None), getattr(est, "channel_std_", None)
-    stats = None if stats[0] is None else stats
+    stats = data.stats  # what the fit stored as channel_mean_ and channel_std_
     source_stats = data.source_stats or stats
     split, train, valid, y_idx = data.split, data.train, data.valid, data.y_idx
     with TRAINING_LOCK, torch_threads(est.n_threads), torch.random.fork_rng(
