@@ -1,4 +1,5 @@
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -183,6 +184,20 @@ def test_selection_record_one_point_per_target_window(fitted):
         plot_selection_record(clf, y=y_tgt[:3])
     with pytest.raises(ValueError, match="last_epochs"):
         plot_selection_record(clf, last_epochs=0)
+
+
+def test_selection_record_window_not_drawn_in_the_last_epochs_gives_no_warning(fitted, monkeypatch):
+    clf = fitted[0]
+    rec = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v for k, v in clf.selection_record_.items()}
+    rec["selected"] = rec["selected"].astype(float)
+    rec["selected"][-2:, 0] = np.nan  # no episode of the last two epochs drew window 0
+    monkeypatch.setattr(clf, "selection_record_", rec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_selection_record(clf, last_epochs=2)
+    offsets = np.concatenate([c.get_offsets() for c in fig.axes[0].collections])
+    undrawn = np.isnan(rec["selected"][-2:]).all(axis=0)
+    assert undrawn[0] and np.isnan(offsets[:, 1]).sum() == undrawn.sum()  # no share for them, and only them
 
 
 def test_clear_error_without_matplotlib(fitted, monkeypatch):
