@@ -20,11 +20,10 @@ The plots of benchmark results are in :mod:`skrcd.experiments.plots`.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ._mpl import history_rows, pyplot, root_figure
+from .selection.record import recent_share
 
 __all__ = ["plot_history", "plot_confusion_matrix", "plot_per_class_f1", "plot_embedding", "plot_selection_record"]
 
@@ -492,9 +491,7 @@ def plot_selection_record(estimator, *, last_epochs=10, y=None, display_labels=N
     # the selection's own weights where they are soft; otherwise the 0/1 choices (the distillation weights also
     # carry selection_balance's per-class rescaling, which is not the selector's choice)
     soft = getattr(estimator, "selection_weighting", "hard") == "soft"
-    with warnings.catch_warnings():  # a window no episode of these epochs drew stays NaN (not drawn), silently
-        warnings.simplefilter("ignore", RuntimeWarning)
-        share = np.nanmean((record["weight"] if soft else record["selected"])[-last_epochs:], axis=0)
+    share = recent_share(record["weight"] if soft else record["selected"], last_epochs)  # NaN: not drawn
     conf, cls = record["teacher_confidence"], record["teacher_class"]
     wrong = np.zeros(len(conf), bool)
     if y is not None:

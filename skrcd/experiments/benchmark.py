@@ -33,7 +33,6 @@ import os
 import platform
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +50,7 @@ from ..datasets import (
     load_scenario,
 )
 from ..selection import SelectRandom
+from ..selection.record import recent_share
 from .._parameters import TEACHER, parameters_of_stage
 from .._version import __version__
 from ._cli import (
@@ -224,9 +224,7 @@ def _selected_by_class(clf, y_tgt, window=10):
     record = getattr(clf, "selection_record_", None)
     if record is None or y_tgt is None or not len(record["selected"]):
         return ""
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a window unseen in every epoch of the window
-        per_window = np.nanmean(record["selected"][-window:], axis=0)
+    per_window = recent_share(record["selected"], window)
     y = np.asarray(y_tgt)
     cells = []
     for c in range(len(clf.classes_)):

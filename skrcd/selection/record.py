@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._warnings import user_stacklevel
 
-__all__ = ["SelectionRecord", "SelectionCollapseWarning", "window_record", "warn_if_collapsed"]
+__all__ = ["SelectionRecord", "SelectionCollapseWarning", "window_record", "warn_if_collapsed", "recent_share"]
 
 
 class SelectionCollapseWarning(ConvergenceWarning):
@@ -109,6 +109,36 @@ def window_record(stage, outputs):
     record["teacher_class"] = predicted.cpu().numpy()
     return record
 
+def recent_share(values, last_epochs):
+    """Each window's mean over the last epochs of a selection record's per-epoch array.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of shape (n_epochs, n_windows)
+        ``record["selected"]`` or ``record["weight"]`` of a selection record; NaN where
+        no episode of an epoch drew the window.
+    last_epochs : int
+        How many of the last epochs to average.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_windows,)
+        NaN for a window that no episode of those epochs drew (without numpy's
+        empty-slice warning).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> recent_share(np.array([[1.0, np.nan], [0.0, np.nan], [1.0, 1.0]]), 2).tolist()
+    [0.5, 1.0]
+    >>> np.isnan(recent_share(np.array([[1.0, np.nan]]), 1)).tolist()
+    [False, True]
+    """
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: windows not drawn
+        return np.nanmean(values[-last_epochs:], axis=0)
+
+
 def warn_if_collapsed(record, classes, window=10, low=0.05, min_windows=3):
     """Issue a :class:`SelectionCollapseWarning` when, over the last ``window`` epochs of ``record``, the mean
     distillation weight of the target windows, or of the windows the teacher assigns to one class (``min_windows``
@@ -116,9 +146,7 @@ def warn_if_collapsed(record, classes, window=10, low=0.05, min_windows=3):
     weights = record["weight"][-window:]
     if not len(weights):
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a window no epoch of the window saw
-        per_window = np.nanmean(weights, axis=0)
+    per_window = recent_share(weights, window)
     seen = np.isfinite(per_window)
     if not seen.any():
         return
