@@ -1,5 +1,8 @@
 """Benchmark result tables: the pandas aggregation reproduces the committed ``results.md`` tables."""
 
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -52,3 +55,18 @@ def test_runs_csv_round_trip(tmp_path):
     path.write_text(",".join(FIELDS[:-1]) + "\n")
     with pytest.raises(ValueError, match="another version of the benchmark"):
         read_runs(path)
+
+
+REPO = RESULTS.parents[1]
+PAIRED = sorted(p for p in RESULTS.rglob("compare.md")
+                if p.read_text().startswith("`python docs/results/experiments/teacher_ensemble/pair_teachers.py "))
+
+
+@pytest.mark.parametrize("page", PAIRED, ids=[p.relative_to(RESULTS).as_posix() for p in PAIRED])
+def test_paired_teacher_pages_are_what_their_command_prints(page):
+    # each page opens with the command that wrote it, then its output: run it again from the repository root
+    head, _, body = page.read_text().partition("\n\n")
+    argv = shlex.split(head.strip("`"))
+    assert argv[0] == "python"
+    out = subprocess.run([sys.executable, *argv[1:]], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == body.strip()

@@ -2,10 +2,11 @@
 
 Usage::
 
-    python docs/results/experiments/teacher_ensemble/pair_teachers.py NAME=RUNS.csv [NAME=RUNS.csv ...] --baseline NAME
+    python docs/results/experiments/teacher_ensemble/pair_teachers.py NAME=RUNS.csv[@METHOD] [...] --baseline NAME
 
-Prints, as Markdown, the teacher's macro-F1 per pair for each folder, its mean teacher-stage time, and each
-folder against the baseline pair by pair (mean difference, 95 % bootstrap interval, Wilcoxon p, wins / losses /
+Takes the rows of method ``teacher`` of each ``runs.csv``, or of ``METHOD`` where given (for example the
+``teacher x2`` rows that ``run.py`` writes). Prints, as Markdown, the teacher's macro-F1 per pair for each
+folder, its mean teacher-stage time, and each folder against the baseline pair by pair (mean difference, 95 % bootstrap interval, Wilcoxon p, wins / losses /
 ties: :func:`skrcd.experiments.results.summarise_paired`). Target labels enter only the scores.
 """
 
@@ -18,14 +19,17 @@ from skrcd.experiments.results import summarise_paired
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", help="NAME=path/to/runs.csv")
+    p.add_argument("runs", nargs="+", help="NAME=path/to/runs.csv, or NAME=path/to/runs.csv@METHOD")
     p.add_argument("--baseline", required=True)
     a = p.parse_args(argv)
     frames = []
     for item in a.runs:
-        name, _, path = item.partition("=")
+        name, _, spec = item.partition("=")
+        path, _, method = spec.partition("@")
         d = pd.read_csv(path)
-        d = d[d.method == "teacher"].assign(method=name)
+        d = d[d.method == (method or "teacher")].assign(method=name)
+        if d.empty:
+            p.error(f"{path} has no rows of method {method or 'teacher'!r}")
         frames.append(d[["scenario", "seed", "method", "macro_f1", "fit_time_teacher"]])
     rows = pd.concat(frames, ignore_index=True)
     common = rows.groupby(["scenario", "seed"]).method.nunique() == rows.method.nunique()
