@@ -109,6 +109,7 @@ def window_record(stage, outputs):
     record["teacher_class"] = predicted.cpu().numpy()
     return record
 
+
 def recent_share(values, last_epochs):
     """Each window's mean over the last epochs of a selection record's per-epoch array.
 

@@ -39,26 +39,27 @@ def _members(net):
     return list(net.members) if isinstance(net, TeacherEnsemble) else [net]
 
 
-def _stage_time(folder, dataset, scenario, seed, index):
-    path = os.path.join(folder, "histories", f"teacher_{scenario}_seed{seed}.json")
-    with open(path) as f:
-        rows = json.load(f)
-    return sum(r["dur"] for r in rows if r.get("stage") == _STAGES[index])
+def _load(folder, dataset, scenario, seed):
+    """A folder's fitted teacher of (scenario, seed) and its teacher-stage history rows."""
+    fitted = RCDKDClassifier.load(os.path.join(folder, "teachers", f"{dataset}_{scenario}_seed{seed}.skrcd"))
+    with open(os.path.join(folder, "histories", f"teacher_{scenario}_seed{seed}.json")) as f:
+        return fitted, json.load(f)
 
 
 def _one(folders, dataset, scenario, seed, name, picks, data_home):
     torch.set_num_threads(1)
     src, tgt = (int(v) for v in scenario.split("-"))
-    nets, seconds, first = [], 0.0, None
+    loaded = {key: _load(folders[key], dataset, scenario, seed) for key in dict.fromkeys(k for k, _ in picks)}
+    nets, seconds = [], 0.0
     for key, index in picks:
-        fitted = RCDKDClassifier.load(os.path.join(folders[key], "teachers", f"{dataset}_{scenario}_seed{seed}.skrcd"))
+        fitted, history = loaded[key]
         members = _members(fitted.teacher_)
         if index >= len(members):
             raise ValueError(f"{key}'s teacher of {scenario} seed {seed} has {len(members)} member(s), not {index + 1}")
         nets.append(members[index])
-        seconds += _stage_time(folders[key], dataset, scenario, seed, index)
-        first = first or fitted
+        seconds += sum(r["dur"] for r in history if r.get("stage") == _STAGES[index])
     teacher = nets[0] if len(nets) == 1 else TeacherEnsemble(nets)
+    first, _ = loaded[picks[0][0]]  # the first pick's discriminator (the teacher stage is skipped: unused there)
     shared = dict(teacher=teacher, discriminator=first.discriminator_, fit_time=seconds)
     rows, _, _ = _fit_and_score("teacher", dataset, src, tgt, seed, data_home=data_home, shared_teacher=shared)
     return [dict(r, method=name) for r in rows]
