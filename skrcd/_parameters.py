@@ -43,7 +43,7 @@ __all__ = ["TEACHER", "STUDENT", "RUN", "PARAMS_SCHEMA", "Parameter", "PARAMETER
 TEACHER, STUDENT, RUN = "teacher", "student", "run"
 
 #: The parameter schema of the model files this version writes (files without one are schema 1).
-PARAMS_SCHEMA = 2
+PARAMS_SCHEMA = 3
 
 #: The teacher networks skrcd builds by name (``teacher``): the 1D-CNN, the time-frequency CNN, the TCN.
 TEACHER_NETWORKS = ("cnn", "tfcnn", "tcn")
@@ -241,6 +241,15 @@ PARAMETERS = (
               kind='float',
               doc="""
         Weight of virtual adversarial training (VADA, DIRT-T).
+        """),
+    Parameter("teacher_vat_every", TEACHER, [Interval(Integral, 1, MAX_EPOCHS)], since=3, before=1,
+              kind='int',
+              doc="""
+        Apply VAT on one step in this many of VADA's (the first step of each
+        epoch, then every ``teacher_vat_every``-th; the weight is not scaled up).
+        VAT is most of a VADA step's time, so ``3`` nearly halves a member's
+        epoch; it lost accuracy on paired UCI-HAR and CWRU runs, with the same
+        or a tripled ``teacher_vat_weight`` (``docs/method.md``).
         """),
     Parameter("vat_radius", TEACHER, [_POSITIVE], since=2, before=3.5,
               kind='float',

@@ -259,6 +259,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         teacher_refine_epochs=20,
         teacher_ent_weight=0.1,
         teacher_vat_weight=1.0,
+        teacher_vat_every=1,
         vat_radius=3.5,
         kd_weight=10.0,
         dc_weight=1.0,
@@ -327,6 +328,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.teacher_refine_epochs = teacher_refine_epochs
         self.teacher_ent_weight = teacher_ent_weight
         self.teacher_vat_weight = teacher_vat_weight
+        self.teacher_vat_every = teacher_vat_every
         self.vat_radius = vat_radius
         self.kd_weight = kd_weight
         self.dc_weight = dc_weight

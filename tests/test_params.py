@@ -49,6 +49,8 @@ BAD = {
     "teacher_refine_epochs": [-1, 2.5, 10**9],
     "teacher_ent_weight": [-0.1, math.nan],
     "teacher_vat_weight": [math.inf],
+    "teacher_vat_every": [0, 1.5, "3", 10**9],
+    "teacher_vat_every": [0, 1.5, "3", 10**9],
     "vat_radius": [0, -1.0],
     "kd_weight": [math.nan],
     "dc_weight": [-1],

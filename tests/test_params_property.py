@@ -69,6 +69,8 @@ VALID = {
     "n_teachers": st.sampled_from(["auto", 1, 2]),
     "teacher_ent_weight": _reals(0, 1),
     "teacher_vat_weight": _reals(0, 2),
+    "teacher_vat_every": st.integers(1, 4),
+    "teacher_vat_every": st.integers(1, 4),
     "vat_radius": _reals(0.1, 5),
     "kd_weight": _reals(0, 10),
     "dc_weight": _reals(0, 10),

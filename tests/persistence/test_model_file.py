@@ -337,8 +337,18 @@ def test_a_schema_1_file_gets_the_values_it_was_fitted_with_not_todays_defaults(
     np.testing.assert_array_equal(loaded.predict(data[2]), fitted.predict(data[2]))
 
 
+def test_a_schema_2_file_trained_vat_on_every_step(fitted, saved, data, tmp_path):
+    meta = read_metadata(saved)
+    meta["params_schema"] = 2
+    meta["params"].pop("teacher_vat_every")
+    meta.get("unsaved_params", {}).pop("teacher_vat_every", None)
+    loaded = load(_rewrite(saved, tmp_path / "schema2.skrcd", meta=meta))
+    assert loaded.get_params()["teacher_vat_every"] == 1
+    np.testing.assert_array_equal(loaded.predict(data[2]), fitted.predict(data[2]))
+
+
 @pytest.mark.parametrize("edit, match", [
-    (lambda m: m["params"].pop("temperature"), "params: missing temperature, which every file of parameter schema 2"),
+    (lambda m: m["params"].pop("temperature"), "params: missing temperature, which every file of parameter schema 3"),
     (lambda m: m.pop("params_schema") and m["params"].pop("kd_weight"),
      "params: missing kd_weight, which every file of parameter schema 1"),
     (lambda m: m["params"].update(not_a_parameter=1), "params.not_a_parameter: not a parameter of RCDKDClassifier"),

@@ -1,5 +1,7 @@
 """The teacher-objective registry and the teachers beyond marginal alignment (time-frequency network, temporal mixup)."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from skrcd.training import (
     DANNStage,
     DomainTensors,
     TemporalMixupStage,
+    VADAStage,
     register_teacher_objective,
 )
 
@@ -116,3 +119,41 @@ def test_heterogeneous_teacher_trains_one_member_of_each_kind_and_round_trips(tm
         RCDKDClassifier(teacher=("cnn", "tfcnn"), n_teachers=3)._check_params()
     with pytest.raises(ValueError, match="teacher_channels"):
         RCDKDClassifier(teacher=("cnn", "tcn"), teacher_channels=(8, 8, 8))._check_params()
+
+
+def test_vat_on_a_subset_of_steps_restarts_its_cadence_each_epoch():
+    g = torch.Generator().manual_seed(0)
+    data = DomainTensors(torch.randn(16, 2, 16, generator=g), torch.tensor([0, 1] * 8),
+                         torch.randn(16, 2, 16, generator=g) + 1.0)
+    torch.manual_seed(0)
+    stage = VADAStage(CNN1D(2, 2, channels=(4, 4, 4)), DomainDiscriminator(4), data, ent_weight=0.3, vat_every=3)
+    idx, seen = torch.arange(8), []
+    for epoch in range(2):
+        stage.on_epoch_begin(epoch, 2)
+        for _ in range(4):
+            logs = stage.train_step(idx, idx, 0.5)
+            seen.append(float(logs["loss_vat"]) > 0)
+            total = logs["loss_cls"] + logs["loss_domain"] + 0.3 * logs["loss_ent"] + logs["loss_vat"]
+            assert torch.isclose(logs["loss"], total, rtol=1e-5)
+    assert seen == [True, False, False, True] * 2
+    for bad in (0, 1.5, "3", True):
+        with pytest.raises(ValueError, match="vat_every must be a positive int"):
+            VADAStage(CNN1D(2, 2, channels=(4, 4, 4)), DomainDiscriminator(4), data, vat_every=bad)
+
+
+@pytest.mark.parametrize("method", ["vada", "dirtt"])
+def test_teacher_vat_every_sets_how_many_steps_pay_for_vat(monkeypatch, method):
+    import skrcd.training.adaptation as adaptation
+
+    X_src, y_src, X_tgt, _ = _data()
+    counts = {}
+    for every in (1, 3):
+        calls = []
+        real = adaptation.vat_loss
+        monkeypatch.setattr(adaptation, "vat_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
+        clf = RCDKDClassifier(teacher_method=method, n_teachers=1, teacher_refine_epochs=0, teacher_vat_every=every,
+                              **{**TINY, "teacher_epochs": 2, "batch_size": 4}).fit(X_src, y_src, X_tgt)
+        monkeypatch.setattr(adaptation, "vat_loss", real)
+        counts[every] = len(calls) / sum(r["stage"] == "teacher" for r in clf.history_)  # per epoch
+    steps = counts[1] / 2  # source + target VAT on every step
+    assert steps >= 7 and counts[3] == 2 * math.ceil(steps / 3)  # then on the first of each three

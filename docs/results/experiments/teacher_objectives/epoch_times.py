@@ -17,6 +17,8 @@ from skrcd.datasets import load_scenario
 
 CONFIGS = {
     "vada_cnn (the default's member)": dict(),
+    "vada_cnn, VAT every 2nd step": dict(teacher_vat_every=2),
+    "vada_cnn, VAT every 3rd step": dict(teacher_vat_every=3),
     "vada_tfcnn": dict(teacher="tfcnn"),
     "mixup_cnn": dict(teacher_method="mixup"),
     "dann_cnn (the paper's)": dict(teacher_method="dann"),
