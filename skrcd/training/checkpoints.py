@@ -154,6 +154,18 @@ def _training_fingerprint(est, split, y_idx):
     return {"class": class_path(est), "params": params, "data": h.hexdigest()}
 
 
+def _params_then(old, new):
+    """The parameters a checkpoint's fit used: a parameter added to the table after the file was written (absent from
+    it, present now) was, in that fit, the value fits had before the parameter existed (its ``before``)."""
+    from .._parameters import PARAMETERS  # imported here, as in _training_fingerprint
+
+    then = dict(old)
+    for p in PARAMETERS:
+        if p.since > 1 and p.name in new and p.name not in then:
+            then[p.name] = encode(p.before)
+    return then
+
+
 # ------------------------------------------------------------ reading untrusted checkpoints
 #: The most stages a checkpoint may list, and the longest stage name.
 _MAX_STAGES, _MAX_NAME = 16, 64
@@ -470,7 +482,7 @@ class FitCheckpoints:
         new = self.fingerprint
         if old.get("class") != new["class"]:
             raise ValueError(f"{self.path} was written by a {old.get('class')}, not a {new['class']}")
-        old_params = old.get("params", {})
+        old_params = _params_then(old.get("params", {}), new["params"])
         diff = sorted(k for k in set(old_params) | set(new["params"]) if old_params.get(k) != new["params"].get(k))
         if diff:
             detail = ", ".join(f"{k}: {old_params.get(k)!r} then, {new['params'].get(k)!r} now" for k in diff)

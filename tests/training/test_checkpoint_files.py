@@ -66,6 +66,18 @@ def test_the_untampered_checkpoint_resumes_to_the_uninterrupted_fit(data, checkp
     np.testing.assert_array_equal(clf.predict_proba(data[2]), expected)
 
 
+def test_a_checkpoint_written_before_a_parameter_existed_resumes_with_its_earlier_value(data, checkpoint, tmp_path):
+    meta, tensors, expected = checkpoint
+    old = json.loads(json.dumps(meta))
+    del old["fingerprint"]["params"]["teacher_vat_every"]  # written before the parameter: VAT on every step
+    clf = _resume(data, _write(tmp_path / "old", old, tensors))
+    np.testing.assert_array_equal(clf.predict_proba(data[2]), expected)
+    X_src, y_src, X_tgt, _ = data
+    with pytest.raises(ValueError, match="other parameters.*teacher_vat_every: 1 then, 3 now"):
+        RCDKDClassifier(**PARAMS, teacher_vat_every=3, checkpoint_dir=tmp_path / "old").fit(X_src, y_src, X_tgt,
+                                                                                           resume=True)
+
+
 def _stage(tensors):
     return tensors["stage"]
 
