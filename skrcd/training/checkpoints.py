@@ -157,12 +157,11 @@ def _training_fingerprint(est, split, y_idx):
 def _params_then(old, new):
     """The parameters a checkpoint's fit used: a parameter added to the table after the file was written (absent from
     it, present now) was, in that fit, the value fits had before the parameter existed (its ``before``)."""
-    from .._parameters import PARAMETERS  # imported here, as in _training_fingerprint
+    from .._parameters import upgrade_params  # imported here, as in _training_fingerprint
 
-    then = dict(old)
-    for p in PARAMETERS:
-        if p.since > 1 and p.name in new and p.name not in then:
-            then[p.name] = encode(p.before)
+    befores, _ = upgrade_params({}, 1)  # every parameter added since schema 1, with the value fits had before it
+    then = {name: encode(value) for name, value in befores.items() if name in new}
+    then.update(old)
     return then
 
 

@@ -146,14 +146,12 @@ def test_teacher_vat_every_sets_how_many_steps_pay_for_vat(monkeypatch, method):
     import skrcd.training.adaptation as adaptation
 
     X_src, y_src, X_tgt, _ = _data()
-    counts = {}
+    counts, calls, real = {}, [], adaptation.vat_loss
+    monkeypatch.setattr(adaptation, "vat_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
     for every in (1, 3):
-        calls = []
-        real = adaptation.vat_loss
-        monkeypatch.setattr(adaptation, "vat_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
+        calls.clear()
         clf = RCDKDClassifier(teacher_method=method, n_teachers=1, teacher_refine_epochs=0, teacher_vat_every=every,
                               **{**TINY, "teacher_epochs": 2, "batch_size": 4}).fit(X_src, y_src, X_tgt)
-        monkeypatch.setattr(adaptation, "vat_loss", real)
         counts[every] = len(calls) / sum(r["stage"] == "teacher" for r in clf.history_)  # per epoch
     steps = counts[1] / 2  # source + target VAT on every step
     assert steps >= 7 and counts[3] == 2 * math.ceil(steps / 3)  # then on the first of each three

@@ -6,8 +6,9 @@ Usage::
 
 Takes the rows of method ``teacher`` of each ``runs.csv``, or of ``METHOD`` where given (for example the
 ``teacher x2`` rows that ``run.py`` writes). Prints, as Markdown, the teacher's macro-F1 per pair for each
-folder, its mean teacher-stage time, and each folder against the baseline pair by pair (mean difference, 95 % bootstrap interval, Wilcoxon p, wins / losses /
-ties: :func:`skrcd.experiments.results.summarise_paired`). Target labels enter only the scores.
+folder, its mean teacher-stage time, and each folder against the baseline pair by pair (mean difference, 95 %
+bootstrap interval, Wilcoxon p, wins / losses / ties: :func:`skrcd.experiments.results.summarise_paired`). Target
+labels enter only the scores.
 """
 
 import argparse

@@ -9,11 +9,11 @@ Run it on an idle machine; the figures move with the machine's load. Usage::
 """
 import argparse
 
-import numpy as np
 import torch
 
 from skrcd import RCDKDClassifier
 from skrcd.datasets import load_scenario
+from skrcd.experiments.speed import _median_dur
 
 CONFIGS = {
     "vada_cnn (the default's member)": dict(),
@@ -38,8 +38,7 @@ def main(argv=None):
         clf = RCDKDClassifier(teacher_epochs=a.epochs, student_epochs=0, n_teachers=1, random_state=0, n_threads=1,
                               verbose=0, **params)
         clf.fit(sc.X_src, sc.y_src, sc.X_tgt)
-        durs = [row["dur"] for row in clf.history_ if row["stage"] == "teacher"][1:]
-        print(f"| {name} | {np.median(durs):.3f} |", flush=True)
+        print(f"| {name} | {_median_dur(clf, 'teacher', 1):.3f} |", flush=True)
 
 
 if __name__ == "__main__":
