@@ -43,7 +43,7 @@ __all__ = ["TEACHER", "STUDENT", "RUN", "PARAMS_SCHEMA", "Parameter", "PARAMETER
 TEACHER, STUDENT, RUN = "teacher", "student", "run"
 
 #: The parameter schema of the model files this version writes (files without one are schema 1).
-PARAMS_SCHEMA = 3
+PARAMS_SCHEMA = 4
 
 #: The teacher networks skrcd builds by name (``teacher``): the 1D-CNN, the time-frequency CNN, the TCN.
 TEACHER_NETWORKS = ("cnn", "tfcnn", "tcn")
@@ -250,6 +250,17 @@ PARAMETERS = (
         VAT is most of a VADA step's time, so ``3`` nearly halves a member's
         epoch; it lost accuracy on paired UCI-HAR and CWRU runs, with the same
         or a tripled ``teacher_vat_weight`` (``docs/method.md``).
+        """),
+    Parameter("teacher_swa_start", TEACHER, [None, Interval(Real, 0, 1, closed="left")], since=4, before=None,
+              kind='float in [0, 1) or None',
+              doc="""
+        Stochastic weight averaging of each teacher network: from this fraction
+        of its last stage's epochs on, the weights at the end of each epoch are
+        averaged (uniformly, with batch norm's running statistics), and the
+        network keeps the average (``0.5``: the second half). None: the last
+        epoch's weights. It costs one average per epoch. On paired UCI-HAR runs
+        one averaged network did not stand for the two-network default and two
+        averaged networks were level with it (``docs/method.md``).
         """),
     Parameter("vat_radius", TEACHER, [_POSITIVE], since=2, before=3.5,
               kind='float',

@@ -30,6 +30,7 @@ from .selection.dqn import DQNSelector
 from .selection.record import SelectionCollapseWarning, warn_if_collapsed, window_record
 from .selection.strategies import make_selection
 from .training.adaptation import TEACHER_OBJECTIVES
+from .training.averaging import WeightAverage
 from .training.fit import train_networks
 from .training.stages import DistillationStage
 from .training.teacher_cache import TeacherOutputs
@@ -260,6 +261,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         teacher_ent_weight=0.1,
         teacher_vat_weight=1.0,
         teacher_vat_every=1,
+        teacher_swa_start=None,
         vat_radius=3.5,
         kd_weight=10.0,
         dc_weight=1.0,
@@ -329,6 +331,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         self.teacher_ent_weight = teacher_ent_weight
         self.teacher_vat_weight = teacher_vat_weight
         self.teacher_vat_every = teacher_vat_every
+        self.teacher_swa_start = teacher_swa_start
         self.vat_radius = vat_radius
         self.kd_weight = kd_weight
         self.dc_weight = dc_weight
@@ -561,10 +564,15 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         for i, member in enumerate(members):
             n_feats = t_feats if i == 0 else feature_size(member, ctx.n_channels, self.n_timepoints_)
             disc = discriminator if i == 0 else DomainDiscriminator(n_feats).to(ctx.device)
-            for stage, n_epochs in self.teacher_stages(ctx, member, disc, n_feats):
+            stages = self.teacher_stages(ctx, member, disc, n_feats)
+            if self.teacher_swa_start is not None:  # the member's last stage averages its weights
+                stages[-1][0].average = WeightAverage(member, start=self.teacher_swa_start)
+            for stage, n_epochs in stages:
                 if i:  # distinct stage names: the history, the checkpoints and resume tell the members apart
                     stage.name = f"{stage.name}_{i + 1}"
                 ctx.run(stage, n_epochs)
+                if ctx.interrupted is None:
+                    stage.finish()
 
     def teacher_stages(self, ctx, teacher, discriminator, n_features):
         """The stages that train one teacher network for ``teacher_method``, with their epochs.

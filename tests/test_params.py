@@ -50,7 +50,7 @@ BAD = {
     "teacher_ent_weight": [-0.1, math.nan],
     "teacher_vat_weight": [math.inf],
     "teacher_vat_every": [0, 1.5, "3", 10**9],
-    "teacher_vat_every": [0, 1.5, "3", 10**9],
+    "teacher_swa_start": [1.0, -0.1, "half", True, math.nan],
     "vat_radius": [0, -1.0],
     "kd_weight": [math.nan],
     "dc_weight": [-1],

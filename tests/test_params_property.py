@@ -70,7 +70,7 @@ VALID = {
     "teacher_ent_weight": _reals(0, 1),
     "teacher_vat_weight": _reals(0, 2),
     "teacher_vat_every": st.integers(1, 4),
-    "teacher_vat_every": st.integers(1, 4),
+    "teacher_swa_start": st.one_of(st.none(), _reals(0, 0.9)),
     "vat_radius": _reals(0.1, 5),
     "kd_weight": _reals(0, 10),
     "dc_weight": _reals(0, 10),

@@ -225,8 +225,9 @@ def test_ctrl_c_during_a_callback_is_a_ctrl_c(data):
 # ------------------------------------------------------------- checkpoints
 @pytest.mark.parametrize("stage_cls, call, extra, stage", [(DistillationStage, 4, {}, "student"),
                                                             (DANNStage, 3, {}, "teacher"),
-                                                            (DANNStage, 6, {"n_teachers": 2}, "teacher_2")],
-                         ids=["student", "teacher", "second_teacher"])
+                                                            (DANNStage, 6, {"n_teachers": 2}, "teacher_2"),
+                                                            (DANNStage, 3, {"teacher_swa_start": 0.3}, "teacher")],
+                         ids=["student", "teacher", "second_teacher", "teacher_weight_average"])
 def test_interrupted_then_resumed_equals_uninterrupted(data, monkeypatch, tmp_path, stage_cls, call, extra, stage):
     X_src, y_src, X_tgt, _ = data
     kw = dict(SMALL, student_epochs=4, random_state=0, **extra)

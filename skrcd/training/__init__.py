@@ -7,6 +7,8 @@
   source-only, distillation);
 - :mod:`skrcd.training.adaptation`: the other teacher objectives (VADA, DIRT-T's
   refinement, CDAN+E);
+- :mod:`skrcd.training.averaging`: running averages of a network's weights
+  (the teacher's SWA, the student's EMA);
 - :mod:`skrcd.training.teacher_cache`: the frozen teacher's outputs and
   MC-dropout statistics, cached or recomputed;
 - :mod:`skrcd.training.interrupt`: graceful Ctrl-C;
@@ -23,6 +25,7 @@ from .adaptation import (
     VADAStage,
     register_teacher_objective,
 )
+from .averaging import WeightAverage
 from .callbacks import EpochProgressBar, TargetEntropy
 from .checkpoints import CHECKPOINT_FILE, CheckpointCallback, FitCheckpoints
 from .interrupt import FitInterruptedWarning, TrainingInterrupted, deferred_sigint
@@ -55,6 +58,7 @@ __all__ = [
     "TemporalMixupStage",
     "register_teacher_objective",
     "TeacherOutputs",
+    "WeightAverage",
     "run_stage",
     "StageNet",
     "StepBatch",

@@ -408,6 +408,7 @@ class StageNet(NeuralNetClassifier):
             value = float(total) / float(self._sums.get("_n_" + key, n_steps))  # one device sync per key
             self._check_value(key, value)
             self.history.record(key, value)
+        self.stage_.on_epoch_end(self._epoch, self.n_epochs_)
         self._snapshot = snapshot_weights(self.stage_)
         self._done, self._rows_done = self._epoch + 1, len(self.history)
 

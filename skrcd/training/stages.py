@@ -10,7 +10,6 @@ episode); without it the loop divides by the number of steps.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 
 import torch
@@ -19,6 +18,7 @@ from torch.nn import functional as F
 from ..nn.losses import coral_loss, dann_coefficient, distillation_loss, domain_adversarial_loss
 from ..selection.record import SelectionRecord
 from ..selection.strategies import class_balanced_weights
+from .averaging import WeightAverage
 
 __all__ = ["DomainTensors", "TrainingStage", "DANNStage", "SourceOnlyStage", "DistillationStage",
            "SourceDistillationStage", "CoralDistillationStage", "source_cross_entropy"]
@@ -104,6 +104,10 @@ class TrainingStage:
 
     name = "stage"
 
+    #: A :class:`~skrcd.training.WeightAverage` of the network this stage trains, updated at the end of each
+    #: epoch and copied into the network by :meth:`finish` (the teacher's ``teacher_swa_start``), or None.
+    average = None
+
     def modules(self):
         """Modules trained by this stage (put in train mode at each epoch)."""
         return []
@@ -112,6 +116,16 @@ class TrainingStage:
         """Called before the first step of an epoch (0-based)."""
         for m in self.modules():
             m.train()
+
+    def on_epoch_end(self, epoch, n_epochs):
+        """Called after the last step of an epoch (0-based), before checkpoints are written."""
+        if self.average is not None:
+            self.average.on_epoch_end(epoch, n_epochs)
+
+    def finish(self):
+        """End of a stage that ran to its end (not after a Ctrl-C): the network takes its ``average``, if any."""
+        if self.average is not None:
+            self.average.apply()
 
     def train_step(self, src_idx, tgt_idx, progress):
         """One optimisation step on the given rows; return a dict of detached tensors to log."""
@@ -133,6 +147,8 @@ class TrainingStage:
         optimizer = getattr(self, "optimizer", None)
         if optimizer is not None:
             state["optimizer"] = optimizer.state_dict()
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
         return state
 
     def load_state_dict(self, state):
@@ -149,6 +165,8 @@ class TrainingStage:
             m.load_state_dict(sd)
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
 
 
 def _adam(params, lr, betas, weight_decay):
@@ -357,17 +375,10 @@ class DistillationStage(TrainingStage):
         self.consistency_weight, self.ema_decay = consistency_weight, ema_decay
         self.balance_classes = balance_classes
         self.keep_ema = keep_ema
-        self.ema = copy.deepcopy(student).eval().requires_grad_(False) if consistency_weight or keep_ema else None
+        self.ema = WeightAverage(student, decay=ema_decay) if consistency_weight or keep_ema else None
 
     def modules(self):
         return [self.student, self.adapter, self.discriminator]
-
-    @torch.no_grad()
-    def _update_ema(self):
-        ema, live = list(self.ema.parameters()), list(self.student.parameters())
-        torch._foreach_lerp_(ema, live, 1.0 - self.ema_decay)
-        for b_ema, b in zip(self.ema.buffers(), self.student.buffers()):
-            b_ema.copy_(b)
 
     def on_epoch_begin(self, epoch, n_epochs):
         super().on_epoch_begin(epoch, n_epochs)
@@ -379,7 +390,7 @@ class DistillationStage(TrainingStage):
     def finish(self):
         """End of the stage: with ``keep_ema``, the student takes the moving average's weights."""
         if self.keep_ema:
-            self.student.load_state_dict(self.ema.state_dict())
+            self.ema.apply()
 
     def finish_record(self):
         """Close the last epoch of ``record`` and return it as arrays (see :class:`~skrcd.selection.record.SelectionRecord`)."""
@@ -393,7 +404,7 @@ class DistillationStage(TrainingStage):
         state["teacher_outputs"] = self.teacher_outputs.state_dict()
         state["record"] = self.record.state_dict()
         if self.ema is not None:
-            state["ema"] = self.ema.state_dict()
+            state["ema"] = self.ema.model.state_dict()  # the decay needs no count
         if self.generator is not None:
             state["augment_generator"] = self.generator.get_state()
         return state
@@ -406,7 +417,7 @@ class DistillationStage(TrainingStage):
         if state.get("record") is not None:
             self.record.load_state_dict(state["record"])
         if self.ema is not None and state.get("ema") is not None:
-            self.ema.load_state_dict(state["ema"])
+            self.ema.model.load_state_dict(state["ema"])
         if self.generator is not None and state.get("augment_generator") is not None:
             self.generator.set_state(state["augment_generator"])
 
@@ -468,7 +479,7 @@ class DistillationStage(TrainingStage):
         ema_probs = None
         if self.consistency_weight:
             with torch.no_grad():
-                ema_probs = self.ema(x_t)[0].softmax(1)
+                ema_probs = self.ema.model(x_t)[0].softmax(1)
         for episode in range(self.n_episodes):
             view = x_t if self.augment is None else self.augment(x_t, self.generator)
             s_logits, s_feats = self.student(view)
@@ -509,7 +520,7 @@ class DistillationStage(TrainingStage):
                 loss.backward()
             self.optimizer.step()
             if self.ema is not None:
-                self._update_ema()
+                self.ema.update()
             log("loss", loss.detach())
             log("loss_kd", kd.detach())
             log("selected", action.float().mean())

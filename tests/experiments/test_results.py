@@ -59,7 +59,7 @@ def test_runs_csv_round_trip(tmp_path):
 
 
 REPO = RESULTS.parents[1]
-PAIRED = sorted(p for p in RESULTS.rglob("compare.md")
+PAIRED = sorted(p for p in RESULTS.rglob("compare*.md")
                 if p.read_text().startswith("`python docs/results/experiments/teacher_ensemble/pair_teachers.py "))
 
 

@@ -337,18 +337,27 @@ def test_a_schema_1_file_gets_the_values_it_was_fitted_with_not_todays_defaults(
     np.testing.assert_array_equal(loaded.predict(data[2]), fitted.predict(data[2]))
 
 
-def test_a_schema_2_file_trained_vat_on_every_step(fitted, saved, data, tmp_path):
+@pytest.mark.parametrize("schema, expected", [(2, {"teacher_vat_every": 1, "teacher_swa_start": None}),
+                                              (3, {"teacher_swa_start": None})])
+def test_a_file_of_a_later_schema_gets_the_values_of_the_parameters_added_since(fitted, saved, data, tmp_path,
+                                                                                 schema, expected):
+    """Schema 3 added ``teacher_vat_every`` (VAT on every step before), schema 4 ``teacher_swa_start`` (the
+    teacher's last weights before); a file without them loads with those values."""
+    from skrcd._parameters import PARAMETERS
+
+    assert {p.name for p in PARAMETERS if p.since > schema} == set(expected)
     meta = read_metadata(saved)
-    meta["params_schema"] = 2
-    meta["params"].pop("teacher_vat_every")
-    meta.get("unsaved_params", {}).pop("teacher_vat_every", None)
-    loaded = load(_rewrite(saved, tmp_path / "schema2.skrcd", meta=meta))
-    assert loaded.get_params()["teacher_vat_every"] == 1
+    meta["params_schema"] = schema
+    for name in expected:
+        meta["params"].pop(name)
+        meta.get("unsaved_params", {}).pop(name, None)
+    loaded = load(_rewrite(saved, tmp_path / f"schema{schema}.skrcd", meta=meta))
+    assert {name: loaded.get_params()[name] for name in expected} == expected
     np.testing.assert_array_equal(loaded.predict(data[2]), fitted.predict(data[2]))
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda m: m["params"].pop("temperature"), "params: missing temperature, which every file of parameter schema 3"),
+    (lambda m: m["params"].pop("temperature"), "params: missing temperature, which every file of parameter schema 4"),
     (lambda m: m.pop("params_schema") and m["params"].pop("kd_weight"),
      "params: missing kd_weight, which every file of parameter schema 1"),
     (lambda m: m["params"].update(not_a_parameter=1), "params.not_a_parameter: not a parameter of RCDKDClassifier"),

@@ -216,12 +216,12 @@ def test_augmented_views_change_the_student_input_not_the_teacher_targets():
 
 def test_consistency_term_and_the_moving_average_of_the_student():
     stage, data = _student_stage(consistency_weight=1.0, ema_decay=0.5, keep_ema=True, dc_weight=0.0)
-    before = [p.clone() for p in stage.ema.parameters()]
+    before = [p.clone() for p in stage.ema.model.parameters()]
     idx = torch.arange(16)
     logs = stage.train_step(idx, idx, 1.0)
     assert logs["loss_consistency"] >= 0 and "_n_loss_consistency" in logs
-    for e, b, s in zip(stage.ema.parameters(), before, stage.student.parameters()):
+    for e, b, s in zip(stage.ema.model.parameters(), before, stage.student.parameters()):
         torch.testing.assert_close(e, 0.5 * b + 0.5 * s)  # one step of decay 0.5
     stage.finish()
-    for e, s in zip(stage.ema.state_dict().values(), stage.student.state_dict().values()):
+    for e, s in zip(stage.ema.model.state_dict().values(), stage.student.state_dict().values()):
         assert torch.equal(e, s)  # keep_ema: the student ends as the average
