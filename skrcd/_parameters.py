@@ -258,9 +258,10 @@ PARAMETERS = (
         of its last stage's epochs on, the weights at the end of each epoch are
         averaged (uniformly, with batch norm's running statistics), and the
         network keeps the average (``0.5``: the second half). None: the last
-        epoch's weights. It costs one average per epoch. On paired UCI-HAR runs
-        one averaged network did not stand for the two-network default and two
-        averaged networks were level with it (``docs/method.md``).
+        epoch's weights. It costs one average per epoch. On paired runs one
+        averaged network did not stand for the two-network default, and two
+        averaged networks were level with it on UCI-HAR and under it on CWRU
+        (``docs/method.md``).
         """),
     Parameter("vat_radius", TEACHER, [_POSITIVE], since=2, before=3.5,
               kind='float',
