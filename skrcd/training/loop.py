@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PrintLog
-from skorch.dataset import Dataset, get_len
+from skorch.dataset import Dataset
 from skorch.history import History
 from skorch.utils import TeeGenerator
 from torch.utils.data import default_collate
