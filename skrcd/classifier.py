@@ -570,8 +570,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             for stage, n_epochs in stages:
                 if i:  # distinct stage names: the history, the checkpoints and resume tell the members apart
                     stage.name = f"{stage.name}_{i + 1}"
-                ctx.run(stage, n_epochs)
-                if ctx.interrupted is None:
+                if ctx.run(stage, n_epochs):  # not after a Ctrl-C
                     stage.finish()
 
     def teacher_stages(self, ctx, teacher, discriminator, n_features):
@@ -648,8 +647,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
             selector.memory_capacity = min(self.memory_capacity, replay_transitions(self, 
                 data.X_src.shape[0], data.X_tgt.shape[0], params["n_episodes"]))
         stage = self.distillation_stage(student, self.adapter_, self.discriminator_, outputs, strategy, data, **params)
-        ctx.run(stage, self.student_epochs)
-        if ctx.interrupted is None:
+        if ctx.run(stage, self.student_epochs):  # not after a Ctrl-C
             stage.finish()
         self.selection_record_ = window_record(stage, outputs)
         selector = getattr(strategy, "selector", None)

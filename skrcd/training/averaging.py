@@ -63,17 +63,22 @@ class WeightAverage:
         self.live, self.decay, self.start = live, decay, float(start)
         self.model = copy.deepcopy(live).eval().requires_grad_(False)
         self.n_averaged = 0
+        # pairs built once: the exponential average is updated on every training step
+        self._params = list(self.model.parameters()), list(live.parameters())
+        mine, theirs = list(self.model.buffers()), list(live.buffers())
+        lerp = [decay is None and b.is_floating_point() for b in mine]
+        self._averaged_buffers = ([m for m, a in zip(mine, lerp) if a], [t for t, a in zip(theirs, lerp) if a])
+        self._copied_buffers = ([m for m, a in zip(mine, lerp) if not a], [t for t, a in zip(theirs, lerp) if not a])
 
     @torch.no_grad()
     def update(self):
         """Move the average towards the live network's current weights."""
         weight = 1.0 / (self.n_averaged + 1) if self.decay is None else 1.0 - self.decay
-        torch._foreach_lerp_(list(self.model.parameters()), list(self.live.parameters()), weight)
-        for mine, theirs in zip(self.model.buffers(), self.live.buffers()):
-            if self.decay is None and mine.is_floating_point():
-                mine.lerp_(theirs, weight)
-            else:
-                mine.copy_(theirs)
+        torch._foreach_lerp_(*self._params, weight)
+        if self._averaged_buffers[0]:
+            torch._foreach_lerp_(*self._averaged_buffers, weight)
+        if self._copied_buffers[0]:
+            torch._foreach_copy_(*self._copied_buffers)
         self.n_averaged += 1
 
     def on_epoch_end(self, epoch, n_epochs):
