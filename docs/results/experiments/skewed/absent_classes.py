@@ -31,20 +31,15 @@ import sys
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from skrcd import RCDKDClassifier
 from skrcd.datasets import load_scenario
+from skrcd.experiments.benchmark import _scores
 from skrcd.experiments.results import summarise_paired
 from skrcd.nn import em_target_prior
 
 _NAME = re.compile(r"(?P<dataset>\w+_skewed)_(?P<source>\d+)-(?P<target>\d+)_seed(?P<seed>\d+)\.skrcd$")
-
-
-def _macro_f1(y, pred, weights):
-    kept = weights > 0  # as the benchmark: a class absent from the weighted truth counts where it is predicted
-    labels = np.union1d(y[kept], pred[kept])
-    return 100 * f1_score(y, pred, labels=labels, average="macro", sample_weight=weights)
 
 
 def _one(path, data_root):
@@ -61,7 +56,7 @@ def _one(path, data_root):
     prior_em = em_target_prior(torch.as_tensor(proba_tgt, dtype=torch.float64), torch.as_tensor(prior_s)).numpy()
     present = share_t > 0
     run = dict(dataset=dataset, scenario=f"{source}-{target}", seed=seed, n_absent=int((~present).sum()))
-    scores = [dict(run, method=name, macro_f1=_macro_f1(sc.y_test, proba.argmax(1), sc.w_test))
+    scores = [dict(run, method=name, macro_f1=_scores(sc.y_test, proba.argmax(1), sc.w_test, clf.classes_)["macro_f1"])
               for name, proba in (("teacher", proba_test), ("present only", np.where(present, proba_test, -1.0)),
                                   ("em", proba_test * prior_em / prior_s))]
     top, predicted = proba_tgt.max(1), proba_tgt.argmax(1)
