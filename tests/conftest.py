@@ -1,3 +1,5 @@
+import signal
+
 import pytest
 import torch
 
@@ -9,6 +11,19 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own Ctrl-C handler for a test that raises SIGINT.
+
+    A process started in the background (nohup, ``cmd &``, some CI runners) inherits
+    SIGINT as ignored, and skrcd then rightly leaves it alone.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 # The estimator settings of the tests, in one place (``from conftest import FAST, SMALL, TINY``; vary them with
@@ -36,3 +51,4 @@ SMALL = dict(FAST, teacher_channels=(8, 16, 16), mc_passes=3, n_episodes=2, sele
 #: One epoch per stage on the smallest networks, seeded: a fit in a fraction of a second (integration tests).
 TINY = dict(FAST, teacher_epochs=1, student_epochs=1, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
             selector_hidden=16, mc_passes=2, n_episodes=1, batch_size=16, random_state=0)
+

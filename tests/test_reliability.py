@@ -26,15 +26,7 @@ from skrcd.selection.dqn import ReplayMemory
 from skrcd.training import CHECKPOINT_FILE, DANNStage, DistillationStage, FitInterruptedWarning
 
 
-@pytest.fixture(autouse=True)
-def _python_sigint_handler():
-    # A process started in the background (nohup, `cmd &`, some CI runners) inherits SIGINT as ignored, and
-    # skrcd then rightly leaves it alone; these tests need Python's own Ctrl-C handler in place.
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
-
+pytestmark = pytest.mark.usefixtures("python_sigint_handler")  # the tests press Ctrl-C (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -230,6 +230,7 @@ def test_a_bad_parameter_is_named_before_the_checkpoint_dir_is_created(data, tmp
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.usefixtures("python_sigint_handler")  # the third fit presses Ctrl-C
 def test_the_warnings_of_a_fit_point_at_its_caller(data):
     """The transaction wrapper adds a frame: the warnings issued inside fit still name the caller's line."""
     X_src, y_src, X_tgt, _ = data
