@@ -6,7 +6,9 @@ directory:
 
 - ``history.png``: per stage and epoch, the losses, the teacher's source accuracy,
   the fraction of target windows the selector distilled, its mean reward and its
-  DQN loss (:func:`skrcd.plotting.plot_history`);
+  DQN loss (:func:`skrcd.plotting.plot_history`; the example runs the reinforced
+  selection, ``selection="rl"``, so that these show: the default distils every
+  window and has no selector);
 - ``confusion_matrix.png``: the student on the target test part;
 - ``per_class_f1.png``: teacher, RCD-KD student and source-only student per class;
 - ``embedding.png``: PCA maps of source and target features, before adaptation
@@ -34,9 +36,10 @@ epochs = 2 if FAST else 40
 sc = load_scenario("uci_har", source=2, target=11)
 
 params = dict(teacher_epochs=epochs, student_epochs=epochs, random_state=0)
+rl = dict(selection="rl")  # the reinforced selection, for the RCD-KD student only (the source-only one distils nothing)
 if FAST:  # smaller teacher and selector too: the plots are only checked to be drawn
     params.update(teacher_channels=(16, 16, 16), selector_hidden=64, mc_passes=2, n_episodes=2)
-clf = RCDKDClassifier(**params, verbose=0 if FAST else 1).fit(sc.X_src, sc.y_src, sc.X_tgt)
+clf = RCDKDClassifier(**params, **rl, verbose=0 if FAST else 1).fit(sc.X_src, sc.y_src, sc.X_tgt)
 source_only = SourceOnlyClassifier(**params).fit(sc.X_src, sc.y_src, sc.X_tgt)
 
 figures = {

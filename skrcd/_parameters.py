@@ -374,9 +374,17 @@ PARAMETERS = (
               since=1,
               kind='{"rl", "all", "random", "confident"} or SelectionStrategy',
               doc="""
-        Sample selection: the reinforced selector, every sample (KD ablation), a
-        random half, or the teacher's most confident 70 % of each predicted class
-        (:class:`~skrcd.selection.SelectConfident`).
+        Which target samples are distilled: every sample (``"all"``, the default),
+        the reinforced selector (``"rl"``: the paper's method, in
+        ``PAPER_PARAMS``), a random half, or the teacher's most confident 70 % of
+        each predicted class (:class:`~skrcd.selection.SelectConfident`). Why
+        every sample is the default: over every paired study of this project the
+        reinforced selection never scored above distilling every sample by more
+        than noise and cost up to a point on small, skewed targets
+        (``docs/method.md``, "Why the default distils every window"). The
+        selector's parameters (``selector_*``, ``alpha1``, ``alpha2``,
+        ``reward_*``, ``memory_capacity``, ``learning_starts``) act with
+        ``selection="rl"`` only.
         """),
     Parameter("selection_balance", STUDENT, [Options("none", "class")], since=2, before="none",
               kind='{"none", "class"}',
@@ -387,7 +395,9 @@ PARAMETERS = (
         selection decides which windows of a class teach, never whether the class
         is taught (:func:`skrcd.selection.class_balanced_weights`). ``"none"``:
         the weights as the selection gives them (the paper; in ``PAPER_PARAMS``).
-        Why it is the default: ``docs/method.md``, "Small, skewed targets".
+        No effect with ``selection="all"`` (every weight is 1). Why it is the
+        default of the other selections: ``docs/method.md``, "Small, skewed
+        targets".
         """),
     Parameter("alpha1", STUDENT, [_NON_NEGATIVE], since=1,
               kind='float',

@@ -55,6 +55,7 @@ PAPER_PARAMS = {
     "dc_mode": "grl",
     "dc_features": "teacher",
     "source_ce_weight": 0.0,
+    "selection": "rl",
     "selection_balance": "none",
 }
 
@@ -66,8 +67,9 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
 
     ``fit`` trains a wide teacher with domain adaptation (VADA by default; DANN in
     the paper) on the labelled source and the unlabelled target, then distils it into a compact student on the target: a
-    temperature-scaled KD loss on the samples a reinforced selector (dueling double
-    DQN with noisy layers) picks, plus the student's own domain adaptation: its
+    temperature-scaled KD loss on every target sample (``selection="all"``, the
+    default) or on the samples a reinforced selector (dueling double DQN with noisy
+    layers; ``selection="rl"``, the paper's method) picks, plus the student's own domain adaptation: its
     cross-entropy on the source labels and adversarial confusion of the teacher's
     kept discriminator between its source and target features (the paper: between
     the teacher's source features and the student's target features). ``predict``
@@ -159,7 +161,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
     >>> from skrcd import RCDKDClassifier
     >>> from skrcd.datasets import make_domain_shift
     >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=40, n_target=40, length=32, random_state=0)
-    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, selector_hidden=16, random_state=0)
+    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, random_state=0)
     >>> clf.fit(X_src, y_src, X_tgt).predict(X_tgt[:4]).shape
     (4,)
     >>> clf.predict_proba(X_tgt).shape, clf.predict_features(X_tgt, network="teacher").shape
@@ -277,7 +279,7 @@ class RCDKDClassifier(ModelFileMixin, ClassifierMixin, BaseEstimator):
         n_episodes=5,
         mc_passes=10,
         teacher_refresh="fit",
-        selection="rl",
+        selection="all",
         selection_balance="class",
         alpha1=0.2,
         alpha2=1.8,

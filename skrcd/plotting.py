@@ -79,8 +79,8 @@ def plot_history(history, *, stages=None, fig=None):
     >>> from skrcd.datasets import make_domain_shift
     >>> from skrcd.plotting import plot_history
     >>> X_src, y_src, X_tgt, _ = make_domain_shift(n_source=40, n_target=40, length=32, random_state=0)
-    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, selector_hidden=16, learning_starts=10,
-    ...                       random_state=0).fit(X_src, y_src, X_tgt)
+    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, selection="rl", selector_hidden=16,
+    ...                       learning_starts=10, random_state=0).fit(X_src, y_src, X_tgt)
     >>> fig = plot_history(clf)
     >>> [ax.get_title() for ax in fig.axes if ax.get_visible()]  # doctest: +NORMALIZE_WHITESPACE
     ['teacher: losses', 'teacher: source accuracy', 'teacher_2: losses', 'teacher_2: source accuracy',
@@ -181,8 +181,7 @@ def plot_confusion_matrix(estimator, X, y, *, network="student", normalize="true
     >>> from skrcd.datasets import make_domain_shift
     >>> from skrcd.plotting import plot_confusion_matrix
     >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=40, n_target=40, length=32, random_state=0)
-    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, selector_hidden=16, learning_starts=10,
-    ...                       random_state=0).fit(X_src, y_src, X_tgt)
+    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, random_state=0).fit(X_src, y_src, X_tgt)
     >>> fig = plot_confusion_matrix(clf, X_tgt, y_tgt, display_labels=["a", "b", "c"])
     >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
     ['a', 'b', 'c']
@@ -243,7 +242,7 @@ def plot_per_class_f1(estimator, X, y, *, networks=("teacher", "student"), other
     >>> from skrcd.datasets import make_domain_shift
     >>> from skrcd.plotting import plot_per_class_f1
     >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=40, n_target=40, length=32, random_state=0)
-    >>> params = dict(teacher_epochs=2, student_epochs=2, selector_hidden=16, learning_starts=10, random_state=0)
+    >>> params = dict(teacher_epochs=2, student_epochs=2, random_state=0)
     >>> clf = RCDKDClassifier(**params).fit(X_src, y_src, X_tgt)
     >>> so = SourceOnlyClassifier(**params).fit(X_src, y_src, X_tgt)
     >>> fig = plot_per_class_f1(clf, X_tgt, y_tgt, others={"source only": so})
@@ -358,7 +357,7 @@ def plot_embedding(estimator, X_src, X_tgt, *, y_src=None, y_tgt=None, before=No
     >>> from skrcd.datasets import make_domain_shift
     >>> from skrcd.plotting import plot_embedding
     >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=40, n_target=40, length=32, random_state=0)
-    >>> params = dict(teacher_epochs=2, student_epochs=2, selector_hidden=16, learning_starts=10, random_state=0)
+    >>> params = dict(teacher_epochs=2, student_epochs=2, random_state=0)
     >>> clf = RCDKDClassifier(**params).fit(X_src, y_src, X_tgt)
     >>> so = SourceOnlyClassifier(**params).fit(X_src, y_src, X_tgt)
     >>> fig = plot_embedding(clf, X_src, X_tgt, y_src=y_src, y_tgt=y_tgt, before=so)
@@ -474,8 +473,8 @@ def plot_selection_record(estimator, *, last_epochs=10, y=None, display_labels=N
     >>> from skrcd.datasets import make_domain_shift
     >>> from skrcd.plotting import plot_selection_record
     >>> X_src, y_src, X_tgt, y_tgt = make_domain_shift(n_source=40, n_target=40, length=32, random_state=0)
-    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, selector_hidden=16, learning_starts=10,
-    ...                       selector_state="informed", random_state=0).fit(X_src, y_src, X_tgt)
+    >>> clf = RCDKDClassifier(teacher_epochs=2, student_epochs=2, selection="rl", selector_hidden=16,
+    ...                       learning_starts=10, selector_state="informed", random_state=0).fit(X_src, y_src, X_tgt)
     >>> fig = plot_selection_record(clf, y=y_tgt)
     >>> fig.axes[0].get_xlabel()
     "teacher's confidence (MC-dropout mean, max probability)"

@@ -108,8 +108,7 @@ class RCDKDSktimeClassifier(_MaskedScore, BaseClassifier):
     >>> X_src, y_src, X_tgt, _ = make_domain_shift(n_source=30, n_target=20, length=32, random_state=0)
     >>> X = np.concatenate([X_src, X_tgt])
     >>> y = np.concatenate([y_src, np.full(len(X_tgt), -1)])  # target rows: masked
-    >>> clf = RCDKDSktimeClassifier(RCDKDClassifier(teacher_epochs=1, student_epochs=1,
-    ...                                             selector_hidden=16, random_state=0))
+    >>> clf = RCDKDSktimeClassifier(RCDKDClassifier(teacher_epochs=1, student_epochs=1, random_state=0))
     >>> clf.fit(X, y).predict(X_tgt).shape
     (20,)
     >>> clf.estimator_.target_mode_, clf.classes_.tolist()

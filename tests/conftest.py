@@ -32,8 +32,11 @@ def python_sigint_handler():
 #: is one DANN network (the default trains two VADA teachers, 5x the cost; DANN is the stage the loop tests patch)
 #: and the student
 #: stage keeps the paper's domain confusion against the teacher's source features; the defaults themselves
-#: (the student's own alignment and source cross-entropy) are tested in tests/test_selection_in_fit.py.
+#: (the student's own alignment and source cross-entropy) are tested in tests/test_selection_in_fit.py. The tests
+#: run the reinforced selection, the student stage with the most state (selector, replay memory, MC statistics);
+#: the default, which distils every window, is the same stage without it (``selection="all"`` in the tests).
 FAST = dict(
+    selection="rl",
     teacher_method="dann",
     n_teachers=1,
     dc_weight=1.0,

@@ -168,7 +168,7 @@ def test_teacher_refresh_modes_run(small, refresh):
 
 def test_selection_ablations(small):
     X_src, y_src, X_tgt, _ = small
-    full = RCDKDClassifier(**FAST, selection="all", random_state=0).fit(X_src, y_src, X_tgt)
+    full = RCDKDClassifier(**dict(FAST, selection="all"), random_state=0).fit(X_src, y_src, X_tgt)
     assert full.selector_ is None
     assert all(r["selected"] == 1.0 for r in full.history_ if r["stage"] == "student")
 

@@ -27,8 +27,8 @@ SETTINGS = dict(teacher_epochs=2, student_epochs=2, teacher_channels=(8, 8, 8), 
                 dc_weight=1.0, dc_features="teacher", source_ce_weight=0.0,
                 selection_balance="none")  # the defaults when recorded
 RUNS = {
-    "rcdkd": (RCDKDClassifier, {}),
-    "rcdkd_flip_episode_batch_joint": (RCDKDClassifier, dict(dc_mode="flip", teacher_refresh="episode",
+    "rcdkd": (RCDKDClassifier, dict(selection="rl")),  # the default when recorded
+    "rcdkd_flip_episode_batch_joint": (RCDKDClassifier, dict(selection="rl", dc_mode="flip", teacher_refresh="episode",
                                                               reward_baseline="batch", standardize="joint")),
     "rcdkd_tcn_random": (RCDKDClassifier, dict(teacher="tcn", teacher_channels=(8, 8), selection="random")),
     "source_only": (SourceOnlyClassifier, {}),

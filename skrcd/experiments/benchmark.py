@@ -74,9 +74,9 @@ __all__ = ["METHODS", "TEACHER_METHODS", "DATASET_PARAMS", "DATASET_EPOCHS", "SC
 
 #: Method name -> (estimator class, parameters overriding the defaults).
 METHODS = {
-    "rcdkd": (RCDKDClassifier, {}),
-    "rcdkd_unc": (RCDKDClassifier, {"alpha2": 0.0}),  # uncertainty-consistency reward only
-    "rcdkd_tr": (RCDKDClassifier, {"alpha1": 0.0}),  # transferability reward only
+    "rcdkd": (RCDKDClassifier, {"selection": "rl"}),  # the reinforced selection (the default distils every window)
+    "rcdkd_unc": (RCDKDClassifier, {"selection": "rl", "alpha2": 0.0}),  # uncertainty-consistency reward only
+    "rcdkd_tr": (RCDKDClassifier, {"selection": "rl", "alpha1": 0.0}),  # transferability reward only
     "kd_all": (RCDKDClassifier, {"selection": "all"}),
     "kd_random": (RCDKDClassifier, {}),  # selection set per run: the rcdkd run's per-epoch rate
     "kd_conf": (RCDKDClassifier, {"selection": "confident"}),  # the teacher's surest 70 % of each class
@@ -302,7 +302,8 @@ def build_parser(parser=None):
     p.add_argument("--seeds", default="0,1,2", help="comma-separated random_state values (default 0,1,2)")
     p.add_argument("--methods", default="rcdkd,source_only",
                    help="comma-separated methods (default rcdkd,source_only) from: " + ",".join(METHODS)
-                        + "; 'teacher' alone fits the shared teachers only")
+                        + "; 'teacher' alone fits the shared teachers only. rcdkd is the reinforced selection "
+                        "(selection='rl'); kd_all, every window distilled, is the estimator's default")
     p.add_argument("--epochs", type=epochs_int, default=None,
                    help=f"epochs of every stage, 1 to {MAX_EPOCHS} (default: the data set's, DATASET_EPOCHS: 80 for "
                         "the paper's sets, 40 for wisdm and cwru)")
@@ -325,7 +326,8 @@ def build_parser(parser=None):
                         "refused when --out/settings.json records another --dataset, --epochs, --param, the same "
                         "--variant name with other parameters, or another skrcd version")
     p.add_argument("--variant", action="append", default=[], metavar="NAME:PARAM=VALUE",
-                   help="a variant of rcdkd run as one more method on the same shared teacher, e.g. --variant "
+                   help="a variant of rcdkd (selection='rl') run as one more method on the same shared teacher, "
+                        "e.g. --variant "
                         "kd_plain:source_ce_weight=0; repeat the NAME to give it several parameters (student-stage "
                         "parameters only: the teacher is shared)")
     add_param_option(p)

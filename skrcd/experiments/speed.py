@@ -1,13 +1,13 @@
 """Speed benchmark: where a fit's time goes, measured on UCI-HAR 2 -> 11 at paper settings.
 
 ``skrcd benchmark speed`` times, in one process:
-a teacher DANN epoch, an RCD-KD student epoch, and a plain-KD student epoch that
-does the same forward/backward work (same episodes) without selector, MC passes or
-rewards (the floor), as medians of the per-epoch durations recorded in
+a teacher epoch, an RCD-KD student epoch (``selection="rl"``), and a plain-KD
+student epoch that does the same forward/backward work (same episodes) without
+selector, MC passes or rewards (``selection="all"``, the default), as medians of the per-epoch durations recorded in
 ``history_`` after warm-up epochs. It prints the ratios RCD-KD/plain-KD and
 RCD-KD/teacher, the student's ``predict`` throughput against the bare network's
-forward at the same batch size, and the peak resident memory of a whole fit (run in
-a child process). ``--busy`` repeats the epoch timings while another process keeps
+forward at the same batch size, and the peak resident memory and time of a whole
+default fit (run in a child process). ``--busy`` repeats the epoch timings while another process keeps
 every core busy, to choose thread defaults.
 """
 
@@ -73,7 +73,7 @@ def epoch_times(epochs=6, warmup=2, n_threads=1, device="cpu", data_home=None, *
     """
     sc = load_scenario("uci_har", 2, 11, data_home=data_home)
     common = dict(random_state=0, n_threads=n_threads, device=device, verbose=0)
-    rcd = RCDKDClassifier(teacher_epochs=epochs, student_epochs=epochs, **common, **params)
+    rcd = RCDKDClassifier(teacher_epochs=epochs, student_epochs=epochs, selection="rl", **common, **params)
     rcd.fit(sc.X_src, sc.y_src, sc.X_tgt)
     plain = RCDKDClassifier(teacher=rcd.teacher_, discriminator=rcd.discriminator_, teacher_epochs=0,
                             student_epochs=epochs, selection="all", **common, **params)

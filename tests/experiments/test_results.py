@@ -61,16 +61,17 @@ def test_runs_csv_round_trip(tmp_path):
 REPO = RESULTS.parents[1]
 PAIRED = sorted(p for p in RESULTS.rglob("compare*.md")
                 if p.read_text().startswith("`python docs/results/experiments/teacher_ensemble/pair_teachers.py "))
+PAIRED.append(RESULTS / "experiments" / "selection_vs_kd_all.md")  # the evidence for the default selection
 
 
 @pytest.mark.parametrize("page", PAIRED, ids=[p.relative_to(RESULTS).as_posix() for p in PAIRED])
-def test_paired_teacher_pages_are_what_their_command_prints(page, monkeypatch):
+def test_paired_pages_are_what_their_command_prints(page, monkeypatch):
     # each page opens with the command that wrote it, then its output: run it again from the repository root (in
     # this process: a new interpreter per page would spend most of the test importing torch again)
     head, _, body = page.read_text().partition("\n\n")
     argv = shlex.split(head.strip("`"))
     assert argv[0] == "python"
-    spec = importlib.util.spec_from_file_location("pair_teachers", REPO / argv[1])
+    spec = importlib.util.spec_from_file_location(Path(argv[1]).stem, REPO / argv[1])
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     monkeypatch.chdir(REPO)
