@@ -3,12 +3,13 @@
 ``skrcd benchmark speed`` times, in one process:
 a teacher epoch, an RCD-KD student epoch (``selection="rl"``), and a plain-KD
 student epoch that does the same forward/backward work (same episodes) without
-selector, MC passes or rewards (``selection="all"``, the default), as medians of the per-epoch durations recorded in
-``history_`` after warm-up epochs. It prints the ratios RCD-KD/plain-KD and
-RCD-KD/teacher, the student's ``predict`` throughput against the bare network's
-forward at the same batch size, and the peak resident memory and time of a whole
-default fit (run in a child process). ``--busy`` repeats the epoch timings while another process keeps
-every core busy, to choose thread defaults.
+selector, MC passes or rewards (``selection="all"``, the default), as medians of
+the per-epoch durations recorded in ``history_`` after warm-up epochs. It prints
+the ratios RCD-KD/plain-KD and RCD-KD/teacher, the student's ``predict``
+throughput against the bare network's forward at the same batch size, and the
+peak resident memory and time of a whole default fit (run in a child process).
+``--busy`` repeats the epoch timings while another process keeps every core busy,
+to choose thread defaults.
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ def _pairs(folder, method):
 def _cells(table):
     (r,) = table.itertuples()
     p = "-" if pd.isna(r.p_wilcoxon) else f"{r.p_wilcoxon:.3f}"
-    return f"{r.n_pairs} | {r.mean_diff:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] | {p} | {r.wins} / {r.losses} / {r.ties}"
+    return (f"{r.n_pairs} | {r.mean_diff:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] | {p} | "
+            f"{r.wins} / {r.losses} / {r.ties}")
 
 
 def main(argv=None):
