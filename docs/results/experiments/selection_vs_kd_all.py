@@ -25,7 +25,7 @@ STUDIES = [
     (R + "uci_har_all_vada", "rcdkd", "UCI-HAR 10 x 5", "one VADA", "KD only, unbalanced", False),
     (R + "experiments/variants/uci_har_all/dann_student_kd", "rcdkd", "UCI-HAR 10 x 5", "one VADA",
      "own DANN + KD, unbalanced", False),
-    (R + "uci_har_paper_balance", "rcdkd", "UCI-HAR 5 x 1", "two VADA", "own DANN + KD, class-balanced", True),
+    (R + "uci_har_all_default", "rcdkd", "UCI-HAR 10 x 5", "two VADA", "own DANN + KD, class-balanced", True),
     (R + "cwru_paper_vada_default", "rcdkd", "CWRU 6 x 3", "one VADA", "KD only, unbalanced", False),
     (R + "experiments/variants/cwru_default/dann_student_kd", "rcdkd", "CWRU 6 x 3", "one VADA",
      "own DANN + KD, unbalanced", False),
