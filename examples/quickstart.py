@@ -24,6 +24,7 @@ for network in ("teacher", "student"):
     print(f"{network:8s} macro-F1 on the target test part: {100 * f1:.2f}  "
           f"({clf.n_parameters_[network]:,} parameters)")
 
-# one row per epoch and stage: losses, selected fraction, mean reward, DQN loss
+# one row per epoch and stage: losses, the fraction of target windows distilled (all of them by default; with
+# selection="rl" the selector's share, its mean reward and DQN loss too)
 last = clf.history_[-1]
 print({k: round(v, 3) for k, v in last.items() if isinstance(v, float)})
