@@ -54,4 +54,3 @@ SMALL = dict(FAST, teacher_channels=(8, 16, 16), mc_passes=3, n_episodes=2, sele
 #: One epoch per stage on the smallest networks, seeded: a fit in a fraction of a second (integration tests).
 TINY = dict(FAST, teacher_epochs=1, student_epochs=1, teacher_channels=(8, 8, 8), student_channels=(4, 4, 4),
             selector_hidden=16, mc_passes=2, n_episodes=1, batch_size=16, random_state=0)
-

@@ -140,14 +140,15 @@ def _worker_name():
 
 
 def _fit_and_score(method, dataset, source, target, seed, epochs=None, data_home=None, n_threads=1, device="cpu",
-                   extra_params=None, shared_teacher=None):
+                   extra_params=None, shared_teacher=None, random_state=None):
     """Fit one run; return ``(rows, history, estimator)``.
 
     ``method="teacher"`` fits the teacher stage only (``student_epochs=0``);
     ``shared_teacher`` (a dict with ``teacher``, ``discriminator``, ``fit_time``) is
     passed to the estimator as trained (``teacher_epochs=0``). A method that is not
     in :data:`METHODS` is a variant of ``rcdkd`` whose parameters are in
-    ``extra_params``.
+    ``extra_params``. The estimator's ``random_state`` is ``seed`` (which also draws
+    the skewed data sets' subsets) unless ``random_state`` is given.
     """
     if method == "teacher":
         cls, method_params = RCDKDClassifier, {}
@@ -164,7 +165,7 @@ def _fit_and_score(method, dataset, source, target, seed, epochs=None, data_home
         params.update(teacher=shared_teacher["teacher"], discriminator=shared_teacher["discriminator"],
                       teacher_epochs=0)
     sc = load_scenario(dataset, source=source, target=target, data_home=data_home, seed=seed)
-    clf = cls(random_state=seed, n_threads=n_threads, device=device, **params)
+    clf = cls(random_state=seed if random_state is None else random_state, n_threads=n_threads, device=device, **params)
     t0 = time.perf_counter()
     clf.fit(sc.X_src, sc.y_src, sc.X_tgt)
     wall = time.perf_counter() - t0

@@ -8,7 +8,7 @@ Reads the ``runs.csv`` of the committed benchmark folders listed in :data:`STUDI
 selection's student and ``kd_all`` distilled the same teacher with the same seed, so each (scenario, seed) is one
 pair. Prints, as Markdown, one row per study (the selection's method in that folder minus ``kd_all``: mean,
 95 % bootstrap interval, Wilcoxon p, wins / losses / ties, from
-:func:`skrcd.experiments.results.paired_comparison`), then the pairs of the studies of the last default that
+:func:`skrcd.experiments.results.summarise_paired`), then the pairs of the studies of the last default that
 selected (the student's own DANN with KD, class-balanced reinforced selection) pooled. Target labels enter only the
 scores.
 """
@@ -17,7 +17,7 @@ import argparse
 
 import pandas as pd
 
-from skrcd.experiments.results import paired_comparison
+from skrcd.experiments.results import summarise_paired
 
 R = "docs/results/"
 #: (folder, method of the selection's student, data, teacher, student stage, the last selecting default?)
@@ -48,11 +48,10 @@ def _pairs(folder, method):
     return runs.replace({"method": {method: "selection"}})
 
 
-def _cells(table):
-    (r,) = table.itertuples()
-    p = "-" if pd.isna(r.p_wilcoxon) else f"{r.p_wilcoxon:.3f}"
-    return (f"{r.n_pairs} | {r.mean_diff:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] | {p} | "
-            f"{r.wins} / {r.losses} / {r.ties}")
+def _cells(pairs):
+    """The cells after the method of :func:`summarise_paired`'s one row (the selection against ``kd_all``)."""
+    row = summarise_paired(pairs, baseline="kd_all").splitlines()[2]
+    return row.removeprefix("| selection | ").removesuffix(" |")
 
 
 def main(argv=None):
@@ -66,7 +65,7 @@ def main(argv=None):
     for folder, method, data, teacher, stage, current in STUDIES:
         pairs = _pairs(folder, method)
         print(f"| {folder.removeprefix(R)} | {method} | {data} | {teacher} | {stage} | "
-              f"{_cells(paired_comparison(pairs))} |")
+              f"{_cells(pairs)} |")
         if current:
             last.append(pairs)
     pooled = pd.concat(last, ignore_index=True)
@@ -74,7 +73,7 @@ def main(argv=None):
           "class-balanced selection; each pair counted once):\n")
     print("| pairs | mean difference | 95 % bootstrap CI | Wilcoxon p | wins / losses / ties |")
     print("|---|---|---|---|---|")
-    print(f"| {_cells(paired_comparison(pooled))} |")
+    print(f"| {_cells(pooled)} |")
 
 
 if __name__ == "__main__":

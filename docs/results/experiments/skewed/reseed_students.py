@@ -15,8 +15,7 @@ import argparse
 import torch
 
 from skrcd import RCDKDClassifier
-from skrcd.datasets import load_scenario
-from skrcd.experiments.benchmark import DATASET_EPOCHS, DATASET_PARAMS, METHODS, _scores, _teacher_path
+from skrcd.experiments.benchmark import _fit_and_score, _teacher_path
 
 
 def main(argv=None):
@@ -32,19 +31,15 @@ def main(argv=None):
     torch.set_num_threads(1)
     source, target = (int(v) for v in a.scenario.split("-"))
     fitted = RCDKDClassifier.load(_teacher_path(a.folder, a.dataset, a.scenario, a.seed))
-    sc = load_scenario(a.dataset, source, target, data_home=a.data_home, seed=a.seed)
+    shared = dict(teacher=fitted.teacher_, discriminator=fitted.discriminator_, fit_time=0.0)
     print(f"{a.dataset} {a.scenario}, seed {a.seed} (its saved teacher and data draw), students refitted with other "
           "random states\n")
     print("| random_state | method | macro-F1 | recall per class |\n|---|---|---|---|")
     for state in (int(v) for v in a.random_states.split(",")):
         for method in a.methods.split(","):
-            cls, params = METHODS[method]
-            clf = cls(random_state=state, n_threads=1, verbose=0, **params, **DATASET_PARAMS[a.dataset],
-                      teacher=fitted.teacher_, discriminator=fitted.discriminator_, teacher_epochs=0,
-                      student_epochs=DATASET_EPOCHS[a.dataset])
-            clf.fit(sc.X_src, sc.y_src, sc.X_tgt)
-            out = _scores(sc.y_test, clf.predict(sc.X_test), sc.w_test, clf.classes_)
-            print(f"| {state} | {method} | {out['macro_f1']:.2f} | {out['recall']} |", flush=True)
+            (row,), _, _ = _fit_and_score(method, a.dataset, source, target, a.seed, data_home=a.data_home,
+                                          shared_teacher=shared, random_state=state)
+            print(f"| {state} | {method} | {row['macro_f1']:.2f} | {row['recall']} |", flush=True)
 
 
 if __name__ == "__main__":
